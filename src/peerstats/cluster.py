@@ -1,0 +1,164 @@
+"""The embedded local PostgreSQL 15 cluster with pg_cron that peerstats uses when no URL is given.
+
+The cluster listens on a Unix socket in a directory only its owner can enter and on no TCP
+port, so `trust` authentication admits nobody but that owner (and root). initdb refuses to
+run as root, so as root the cluster belongs to the `postgres` system user, whose rights are
+taken with runuser for every server command.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from peerstats.errors import PeerstatsError
+
+SERVER_SETTINGS = """
+# Written by peerstats: what Supabase's PostgreSQL has and the statistics layer needs.
+listen_addresses = ''
+unix_socket_directories = '{socket_dir}'
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+# Jobs run in background workers, so pg_cron needs no TCP connection back to the server.
+cron.use_background_workers = on
+max_worker_processes = 16
+logging_collector = off
+"""
+
+
+def default_home() -> Path:
+    """Where the embedded cluster keeps its data: PEERSTATS_HOME, else a per-user data folder.
+
+    As root the data must belong to the postgres system user, who cannot enter /root, so
+    root's cluster lives under /var/lib.
+    """
+    if os.environ.get("PEERSTATS_HOME"):
+        return Path(os.environ["PEERSTATS_HOME"]).expanduser().resolve()
+    if os.geteuid() == 0:
+        return Path("/var/lib/peerstats")
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "peerstats"
+
+
+def postgres_bindir() -> Path:
+    bindir = Path(os.environ.get("PEERSTATS_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
+    if not (bindir / "initdb").exists():
+        raise PeerstatsError(
+            f"PostgreSQL 15 server programs not found in {bindir}: install postgresql-15 and "
+            "postgresql-15-cron (see README), or set PEERSTATS_PG_BINDIR"
+        )
+    return bindir
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A PostgreSQL cluster in `home`: data in home/data, socket in home/run, log in home/postgresql.log."""
+
+    home: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "postgresql.log"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@/postgres?host={quote(str(self.socket_dir), safe='/')}"
+
+    def _owner_prefix(self) -> list[str]:
+        # initdb and the server refuse root; the postgres system user runs them instead.
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--"]
+        return []
+
+    def _run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        command = [*self._owner_prefix(), str(postgres_bindir() / program), *args]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise PeerstatsError(
+                f"{program} failed for the cluster in {self.home}: "
+                f"{detail[-1] if detail else 'exit ' + str(result.returncode)}"
+                + (f" (server log: {self.log_file})" if program == "pg_ctl" else "")
+            )
+        return result
+
+    def is_initialized(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def is_running(self) -> bool:
+        if not self.is_initialized():
+            return False
+        return self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
+
+    def initialize(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError as missing:
+                raise PeerstatsError(
+                    "running as root needs the 'postgres' system user, which the postgresql-15 "
+                    "package creates; install it first"
+                ) from missing
+            for path in (self.home, self.socket_dir):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        for path in (self.home, self.socket_dir):
+            os.chmod(path, 0o700)
+        self._run(
+            "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
+            "--encoding=UTF8", "--locale=C.UTF-8",
+        )
+        settings = SERVER_SETTINGS.format(socket_dir=self.socket_dir)
+        # The data directory belongs to the server's user; append as that user too.
+        self._append_as_owner(self.data_dir / "postgresql.conf", settings)
+
+    def _append_as_owner(self, path: Path, text: str) -> None:
+        command = [*self._owner_prefix(), "tee", "-a", str(path)]
+        subprocess.run(command, input=text, capture_output=True, text=True, check=True)
+
+    def start(self) -> None:
+        self._run(
+            "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60",
+        )
+
+    def stop(self) -> None:
+        if self.is_running():
+            self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60")
+
+    def restart(self) -> None:
+        self._run(
+            "pg_ctl", "restart", "-D", str(self.data_dir), "-l", str(self.log_file),
+            "-m", "fast", "-w", "-t", "60",
+        )
+
+    def ensure_running(self) -> str:
+        """Create the cluster on first use and start it if it is down; return its URL."""
+        if not self.is_initialized():
+            self.initialize()
+        if not self.is_running():
+            self.start()
+        return self.url
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def throwaway_cluster() -> Cluster:
+    """A cluster in a new temporary folder, for tests and benchmarks that must not touch the user's."""
+    return Cluster(Path(tempfile.mkdtemp(prefix="peerstats-")))

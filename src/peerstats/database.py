@@ -1,0 +1,27 @@
+"""Which database a command talks to, and the connections to it."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+
+from peerstats.cluster import Cluster, default_home
+from peerstats.errors import PeerstatsError
+
+
+def resolve_url(database_url: str | None) -> str:
+    """--database-url, else DATABASE_URL, else the embedded cluster (created and started on first use)."""
+    if database_url:
+        return database_url
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    return Cluster(default_home()).ensure_running()
+
+
+def connect(url: str, *, autocommit: bool = True, application_name: str = "peerstats") -> psycopg.Connection:
+    try:
+        return psycopg.connect(url, autocommit=autocommit, application_name=application_name)
+    except psycopg.Error as failure:
+        reason = str(failure).strip().splitlines()[-1] if str(failure).strip() else "no answer"
+        raise PeerstatsError(f"cannot connect to the database: {reason}") from failure

@@ -1,0 +1,168 @@
+"""Applies and rolls back the migrations in supabase/migrations, keeping the Supabase CLI's history.
+
+No published runner both respects the Supabase CLI's folder and history table and runs down
+scripts, so this is a small one of our own. Up scripts are `supabase/migrations/<version>_<name>.sql`,
+exactly what `supabase db push` applies; each down script has the same file name under
+`supabase/rollback/`, where the CLI never looks. Every file runs in one transaction, and a
+session advisory lock keeps two runners from interleaving.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+
+from peerstats.errors import PeerstatsError
+
+MIGRATION_FILE = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
+# An arbitrary constant, the same for every peerstats runner: pg_advisory_lock's key.
+RUNNER_LOCK_KEY = 7_351_046_001
+
+
+def supabase_dir() -> Path:
+    """The project's supabase/ folder: beside src/ in a checkout, inside the package in a wheel."""
+    packaged = Path(__file__).parent / "supabase"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "supabase"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    up_path: Path
+    down_path: Path
+
+    @property
+    def filename(self) -> str:
+        return self.up_path.name
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    migration: Migration
+    applied: bool
+
+
+def discover(folder: Path | None = None) -> list[Migration]:
+    folder = folder or supabase_dir()
+    found = []
+    for path in sorted((folder / "migrations").glob("*.sql")):
+        match = MIGRATION_FILE.match(path.name)
+        if not match:
+            raise PeerstatsError(f"{path.name}: not a migration file name (<14 digits>_<name>.sql)")
+        down = folder / "rollback" / path.name
+        if not down.exists():
+            raise PeerstatsError(f"{path.name}: its down script supabase/rollback/{path.name} is missing")
+        found.append(Migration(match["version"], match["name"], path, down))
+    return found
+
+
+HISTORY_DDL = """
+create schema if not exists supabase_migrations;
+create table if not exists supabase_migrations.schema_migrations (
+  version text not null primary key,
+  statements text[],
+  name text
+);
+"""
+
+
+class Runner:
+    """One connection that holds the runner lock while it applies or rolls back migrations."""
+
+    def __init__(self, conn: psycopg.Connection, folder: Path | None = None):
+        if not conn.autocommit:
+            raise ValueError("the migration runner manages its own transactions: pass an autocommit connection")
+        self.conn = conn
+        self.migrations = discover(folder)
+
+    def __enter__(self) -> Runner:
+        locked = self.conn.execute("select pg_try_advisory_lock(%s)", (RUNNER_LOCK_KEY,)).fetchone()[0]
+        if not locked:
+            raise PeerstatsError(
+                "another migration runner is working on this database; try again when it has finished"
+            )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.conn.closed:
+            self.conn.execute("select pg_advisory_unlock(%s)", (RUNNER_LOCK_KEY,))
+
+    def applied_versions(self) -> list[str]:
+        exists = self.conn.execute(
+            "select to_regclass('supabase_migrations.schema_migrations') is not null"
+        ).fetchone()[0]
+        if not exists:
+            return []
+        return [row[0] for row in self.conn.execute(
+            "select version from supabase_migrations.schema_migrations order by version"
+        )]
+
+    def status(self) -> list[MigrationState]:
+        applied = set(self.applied_versions())
+        return [MigrationState(m, m.version in applied) for m in self.migrations]
+
+    def ensure_supabase_pieces(self) -> None:
+        shim = resources.files("peerstats").joinpath("sql/supabase_shim.sql").read_text()
+        with self.conn.transaction():
+            self.conn.execute(shim)
+            self.conn.execute(HISTORY_DDL)
+
+    def _run_file(self, path: Path, record) -> None:
+        sql = path.read_text()
+        try:
+            with self.conn.transaction():
+                self.conn.execute(sql)
+                record(sql)
+        except psycopg.Error as failure:
+            raise PeerstatsError(f"{path.relative_to(path.parents[1])} failed, nothing of it was applied: "
+                                 f"{describe(failure)}") from failure
+
+    def up(self) -> Iterator[Migration]:
+        """Apply every pending migration in version order, yielding each once it is committed."""
+        self.ensure_supabase_pieces()
+        applied = set(self.applied_versions())
+        for migration in self.migrations:
+            if migration.version in applied:
+                continue
+            self._run_file(migration.up_path, lambda sql, m=migration: self.conn.execute(
+                "insert into supabase_migrations.schema_migrations (version, name, statements) "
+                "values (%s, %s, array[%s])", (m.version, m.name, sql)))
+            yield migration
+
+    def down(self, steps: int | None = 1) -> Iterator[Migration]:
+        """Run down scripts newest first (`steps` of them, all when None), yielding each once committed."""
+        by_version = {m.version: m for m in self.migrations}
+        applied = self.applied_versions()
+        unknown = [v for v in applied if v not in by_version]
+        targets = list(reversed(applied))[: steps if steps is not None else len(applied)]
+        if any(v in unknown for v in targets):
+            raise PeerstatsError(
+                f"applied version(s) {', '.join(v for v in targets if v in unknown)} have no migration "
+                "file here, so they cannot be rolled back; check out the matching peerstats version"
+            )
+        for version in targets:
+            migration = by_version[version]
+            self._run_file(migration.down_path, lambda sql, v=version: self.conn.execute(
+                "delete from supabase_migrations.schema_migrations where version = %s", (v,)))
+            yield migration
+
+
+def describe(failure: psycopg.Error) -> str:
+    """PostgreSQL's message with its detail and hint, on one line."""
+    diag = failure.diag
+    parts = [diag.message_primary or str(failure).strip()]
+    if diag.message_detail:
+        parts.append(diag.message_detail)
+    if diag.message_hint:
+        parts.append(f"hint: {diag.message_hint}")
+    if diag.context:
+        parts.append(f"at {diag.context.strip().splitlines()[-1]}")
+    return " ".join(" ".join(parts).split())

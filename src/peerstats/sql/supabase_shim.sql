@@ -1,0 +1,72 @@
+-- What a Supabase database provides and a plain PostgreSQL lacks, created only where missing:
+-- the API roles, the auth schema with auth.users and auth.uid(), and Supabase's default
+-- privileges (which grant every new table, view and function in public to the API roles, so
+-- the migrations must revoke explicitly what the API may not have). On a real Supabase
+-- database every object below already exists and nothing is touched.
+
+do $shim$
+begin
+  if not exists (select from pg_roles where rolname = 'anon') then
+    create role anon nologin noinherit;
+  end if;
+  if not exists (select from pg_roles where rolname = 'authenticated') then
+    create role authenticated nologin noinherit;
+  end if;
+  if not exists (select from pg_roles where rolname = 'service_role') then
+    create role service_role nologin noinherit bypassrls;
+  end if;
+  -- PostgREST logs in as authenticator and switches to the request's role.
+  if not exists (select from pg_roles where rolname = 'authenticator') then
+    create role authenticator login noinherit;
+    grant anon, authenticated, service_role to authenticator;
+    -- As on Supabase, the owner may act as every API role (pgTAP files rely on it).
+    grant anon, authenticated, service_role to postgres;
+    grant usage on schema public to anon, authenticated, service_role;
+    alter default privileges for role postgres in schema public
+      grant all on tables to anon, authenticated, service_role;
+    alter default privileges for role postgres in schema public
+      grant all on functions to anon, authenticated, service_role;
+    alter default privileges for role postgres in schema public
+      grant all on sequences to anon, authenticated, service_role;
+  end if;
+
+  if not exists (select from pg_namespace where nspname = 'auth') then
+    create schema auth;
+    grant usage on schema auth to anon, authenticated, service_role;
+  end if;
+
+  if to_regclass('auth.users') is null then
+    create table auth.users (
+      id uuid primary key,
+      email text,
+      created_at timestamptz not null default now()
+    );
+    grant select on auth.users to service_role;
+  end if;
+
+  -- Supabase's definition: the JWT's subject, from the claims PostgREST sets per request.
+  if to_regprocedure('auth.uid()') is null then
+    create function auth.uid() returns uuid
+    language sql stable
+    as $fn$
+      select coalesce(
+        nullif(current_setting('request.jwt.claim.sub', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+      )::uuid
+    $fn$;
+    grant execute on function auth.uid() to anon, authenticated, service_role;
+  end if;
+
+  if to_regprocedure('auth.role()') is null then
+    create function auth.role() returns text
+    language sql stable
+    as $fn$
+      select coalesce(
+        nullif(current_setting('request.jwt.claim.role', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+      )::text
+    $fn$;
+    grant execute on function auth.role() to anon, authenticated, service_role;
+  end if;
+end
+$shim$;
