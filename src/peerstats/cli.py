@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from peerstats import database, migrations
+from peerstats.refresh import refresh_stats_views
 from peerstats.cluster import Cluster, default_home
 from peerstats.errors import PeerstatsError
 
@@ -100,6 +101,23 @@ def local_status() -> None:
     cluster = Cluster(default_home())
     state = "running" if cluster.is_running() else ("stopped" if cluster.is_initialized() else "not created yet")
     console.print(f"home: {cluster.home}\nstate: {state}\nurl: {cluster.url}", soft_wrap=True)
+
+
+@app.command("refresh")
+@click.option("--no-wait", is_flag=True, help="Skip, instead of waiting, when another refresh is running.")
+@click.pass_context
+def refresh(ctx: click.Context, no_wait: bool) -> None:
+    """Refresh the three materialized views concurrently (public.refresh_stats_views())."""
+    with database.connect(url_of(ctx)) as conn:
+        results = refresh_stats_views(conn, wait=not no_wait)
+    table = Table("view", "status", "refresh ms", "data as of")
+    for result in results:
+        table.add_row(result.view_name, result.status,
+                      "" if result.refresh_ms is None else f"{result.refresh_ms:.1f}",
+                      "" if result.refreshed_at is None else result.refreshed_at.isoformat(timespec="seconds"))
+    console.print(table)
+    if any(result.status.startswith("failed") for result in results):
+        raise PeerstatsError("a view failed to refresh (see the table above)")
 
 
 def main() -> None:

@@ -1,0 +1,41 @@
+"""Requests made the way PostgREST makes them, for measuring and testing the API without PostgREST.
+
+PostgREST runs every request as one transaction that first switches to the request's role and
+publishes the JWT's claims, both transaction-locally, then runs the query. GET requests run
+read-only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+
+
+def claims_for(role: str, user_id: str | None = None) -> dict[str, Any]:
+    claims: dict[str, Any] = {"role": role}
+    if user_id is not None:
+        claims["sub"] = str(user_id)
+    return claims
+
+
+def request(
+    conn: psycopg.Connection,
+    role: str,
+    query: str,
+    params: Any = None,
+    *,
+    user_id: str | None = None,
+    read_only: bool = True,
+) -> list[tuple]:
+    """Run `query` as PostgREST would for a request by `role` (and user `user_id`); return its rows."""
+    with conn.transaction():
+        if read_only:
+            conn.execute("set transaction read only")
+        conn.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+            (role, json.dumps(claims_for(role, user_id))),
+        )
+        cursor = conn.execute(query, params)
+        return cursor.fetchall() if cursor.description else []

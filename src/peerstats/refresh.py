@@ -1,0 +1,26 @@
+"""Refreshing the materialized views, always through public.refresh_stats_views()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import psycopg
+
+
+@dataclass(frozen=True)
+class ViewRefresh:
+    view_name: str
+    refreshed_at: datetime | None
+    refresh_ms: Decimal | None
+    status: str
+
+
+def refresh_stats_views(conn: psycopg.Connection, *, wait: bool = True) -> list[ViewRefresh]:
+    """Refresh the three views concurrently; with wait=False skip if another refresh is running."""
+    rows = conn.execute(
+        "select view_name, refreshed_at, refresh_ms, status from public.refresh_stats_views(wait => %s)",
+        (wait,),
+    ).fetchall()
+    return [ViewRefresh(*row) for row in rows]
