@@ -120,6 +120,12 @@ def refresh(ctx: click.Context, no_wait: bool) -> None:
         raise PeerstatsError("a view failed to refresh (see the table above)")
 
 
+@app.group("bench", invoke_without_command=True)
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Benchmarks that print measured figures, the materialized views against the plain ones."""
+
+
 def main() -> None:
     """Entry point: every failure becomes one line on stderr and a non-zero exit, never a traceback."""
     try:

@@ -29,7 +29,8 @@ create index peer_mentors_chapter_id on public.peer_mentors (chapter_id);
 create table public.activity_types (
   code text primary key constraint activity_type_code_format check (code ~ '^[a-z][a-z0-9_]*$'),
   label text not null,
-  counts_in_stats boolean not null
+  counts_in_stats boolean not null,
+  updated_at timestamptz not null default now()
 );
 
 create table public.activities (
@@ -43,6 +44,7 @@ create table public.activities (
   duplicate_of uuid references public.activities (id),
   deleted_at timestamptz,
   created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
   constraint activity_not_duplicate_of_itself check (duplicate_of <> id)
 );
 comment on column public.activities.recorded_at is 'When the activity took place. Statistics bucket it by its UTC date.';
@@ -52,6 +54,25 @@ comment on column public.activities.deleted_at is 'Soft delete: a deleted activi
 create index activities_chapter_id_recorded_at on public.activities (chapter_id, recorded_at);
 create index activities_peer_mentor_id_recorded_at on public.activities (peer_mentor_id, recorded_at);
 create index activities_duplicate_of on public.activities (duplicate_of) where duplicate_of is not null;
+-- The latest change to what the statistics count, to tell stale views from divergent ones.
+create index activities_updated_at on public.activities (updated_at);
+
+-- updated_at follows every update, so "changed since the last refresh" needs no guessing.
+create function private.touch_updated_at() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.updated_at := pg_catalog.now();
+  return new;
+end
+$$;
+create trigger activities_touch_updated_at
+  before update on public.activities
+  for each row execute function private.touch_updated_at();
+create trigger activity_types_touch_updated_at
+  before update on public.activity_types
+  for each row execute function private.touch_updated_at();
 
 create table public.coordinator_chapters (
   user_id uuid not null references auth.users (id) on delete cascade,
@@ -112,6 +133,7 @@ comment on function private.own_peer_mentor_ids() is
   'The peer mentor row of auth.uid(), as an array (empty for a user who is not a mentor).';
 
 revoke all on function private.enforce_coordinator_chapter_limit() from public;
+revoke all on function private.touch_updated_at() from public;
 revoke all on function private.coordinated_chapter_ids() from public;
 revoke all on function private.own_peer_mentor_ids() from public;
 grant execute on function private.coordinated_chapter_ids() to authenticated, service_role;

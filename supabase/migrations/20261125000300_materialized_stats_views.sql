@@ -84,6 +84,23 @@ grant select on public.stats_freshness to authenticated, service_role;
 insert into public.stats_freshness (view_name, refreshed_at, refresh_ms)
 values ('mv_activity_time_series', now(), 0), ('mv_chapter_stats', now(), 0), ('mv_peer_mentor_stats', now(), 0);
 
+-- Every call of the refresh, kept a week: who asked, how long it waited and took, what came
+-- of it. started_at is taken after the refresh lock, which is held until commit, so two
+-- runs' [started_at, finished_at] never overlap.
+create table private.refresh_runs (
+  id bigint generated always as identity primary key,
+  requested_by text not null,
+  waited_ms numeric not null,
+  started_at timestamptz not null,
+  finished_at timestamptz not null,
+  status text not null
+);
+create index refresh_runs_started_at on private.refresh_runs (started_at);
+comment on table private.refresh_runs is
+  'One row per call of public.refresh_stats_views() in the last 7 days: requested_by is the caller''s application_name; status is refreshed, skipped, or failed with the reason per view.';
+revoke all on private.refresh_runs from public, anon, authenticated;
+grant select on private.refresh_runs to service_role;
+
 -- The refresh: all three views CONCURRENTLY (readers and writers of activities never wait),
 -- each in a subtransaction of its own so one failing view does not undo the others, and
 -- under a transaction advisory lock so two refreshes never run at once. With wait => true
@@ -99,24 +116,28 @@ as $$
 declare
   refresh_lock constant bigint := 7351046002;
   views constant text[] := array['mv_activity_time_series', 'mv_chapter_stats', 'mv_peer_mentor_stats'];
+  called_at constant timestamptz := pg_catalog.clock_timestamp();
+  run_started timestamptz;
   started timestamptz;
-  waited_since timestamptz;
+  outcomes text[] := '{}';
 begin
   if not pg_catalog.pg_try_advisory_xact_lock(refresh_lock) then
     if not wait then
       raise notice 'refresh_stats_views: skipped, another refresh is running';
+      insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
+      values (pg_catalog.current_setting('application_name'), 0, called_at, called_at, 'skipped');
       foreach view_name in array views loop
         refreshed_at := null; refresh_ms := null; status := 'skipped';
         return next;
       end loop;
       return;
     end if;
-    waited_since := pg_catalog.clock_timestamp();
     raise notice 'refresh_stats_views: another refresh is running, waiting for it';
     perform pg_catalog.pg_advisory_xact_lock(refresh_lock);
     raise notice 'refresh_stats_views: waited % ms',
-      round(extract(epoch from pg_catalog.clock_timestamp() - waited_since) * 1000, 1);
+      round(extract(epoch from pg_catalog.clock_timestamp() - called_at) * 1000, 1);
   end if;
+  run_started := pg_catalog.clock_timestamp();
 
   foreach view_name in array views loop
     started := pg_catalog.clock_timestamp();
@@ -132,9 +153,18 @@ begin
     exception when others then
       raise warning 'refresh_stats_views: % failed: %', view_name, sqlerrm;
       refreshed_at := null; refresh_ms := null; status := 'failed: ' || sqlerrm;
+      outcomes := outcomes || (view_name || ' ' || status);
     end;
     return next;
   end loop;
+
+  delete from private.refresh_runs r where r.started_at < called_at - interval '7 days';
+  insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
+  values (pg_catalog.current_setting('application_name'),
+          round(extract(epoch from run_started - called_at) * 1000, 3),
+          run_started, pg_catalog.clock_timestamp(),
+          case when pg_catalog.cardinality(outcomes) = 0 then 'refreshed'
+               else pg_catalog.array_to_string(outcomes, '; ') end);
 end
 $$;
 comment on function public.refresh_stats_views(boolean) is

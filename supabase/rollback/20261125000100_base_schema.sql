@@ -6,4 +6,5 @@ drop table if exists public.activities, public.coordinator_chapters, public.peer
 drop function if exists private.own_peer_mentor_ids();
 drop function if exists private.coordinated_chapter_ids();
 drop function if exists private.enforce_coordinator_chapter_limit();
+drop function if exists private.touch_updated_at();
 drop schema if exists private;

@@ -15,6 +15,7 @@ drop function if exists private.chapter_stats_for_caller();
 drop function if exists private.activity_time_series_for_caller();
 drop function if exists public.refresh_stats_views(boolean);
 drop table if exists public.stats_freshness;
+drop table if exists private.refresh_runs;
 drop materialized view if exists private.mv_peer_mentor_stats cascade;
 drop materialized view if exists private.mv_chapter_stats cascade;
 drop materialized view if exists private.mv_activity_time_series cascade;
