@@ -23,5 +23,5 @@ def connect(url: str, *, autocommit: bool = True, application_name: str = "peers
     try:
         return psycopg.connect(url, autocommit=autocommit, application_name=application_name)
     except psycopg.Error as failure:
-        reason = str(failure).strip().splitlines()[-1] if str(failure).strip() else "no answer"
+        reason = " ".join(str(failure).split()) or "no answer"
         raise PeerstatsError(f"cannot connect to the database: {reason}") from failure

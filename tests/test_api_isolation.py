@@ -1,0 +1,106 @@
+"""The API PostgREST serves: after a refresh each endpoint returns to every caller exactly the rows
+the matching plain view returns to that caller, and no coordinator sees another's chapters."""
+
+from __future__ import annotations
+
+import pytest
+from psycopg import errors
+
+from conftest import except_all_both_ways
+from peerstats.postgrest import request
+
+A, B, C, D, E, F = (f"Chapter {letter}" for letter in "ABCDEF")
+ENDPOINTS = {"activity_time_series": "v_activity_time_series", "chapter_stats": "v_chapter_stats",
+             "peer_mentor_stats": "v_peer_mentor_stats"}
+CALLERS = ["coord.ab@peerstats.test", "coord.five@peerstats.test", "anna@peerstats.test", "bo@peerstats.test",
+           "cato@peerstats.test", "outsider@peerstats.test", None]
+
+
+@pytest.fixture
+def refreshed(hand_checked, conn):
+    conn.execute("select public.refresh_stats_views()")
+    return hand_checked
+
+
+def chapters_seen(conn, hand_checked, endpoint: str, email: str) -> set[str]:
+    names = {id_: name for name, id_ in hand_checked.chapters.items()}
+    return {names[str(r[0])] for r in request(conn, "authenticated", f"select chapter_id from public.{endpoint}",
+                                              user_id=hand_checked.users[email])}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("email", CALLERS)
+def test_each_endpoint_returns_what_the_plain_view_returns_to_the_same_caller(conn, refreshed, endpoint, email):
+    user_id = refreshed.users[email] if email else None
+    plain = ENDPOINTS[endpoint]
+    assert request(conn, "authenticated", except_all_both_ways(f"public.{endpoint}", f"public.{plain}"),
+                   user_id=user_id) == []
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_service_role_sees_everything(conn, refreshed, endpoint):
+    materialized = "private.mv_" + endpoint
+    assert sorted(request(conn, "service_role", f"select * from public.{endpoint}")) == \
+        sorted(conn.execute(f"select * from {materialized}").fetchall())
+    assert request(conn, "service_role", except_all_both_ways(f"public.{endpoint}", f"public.{ENDPOINTS[endpoint]}")) == []
+    assert {r[0] for r in request(conn, "service_role", f"select chapter_id from public.{endpoint}")} == \
+        {r[0] for r in conn.execute("select id from public.chapters")}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_coordinator_of_a_and_b_never_sees_c(conn, refreshed, endpoint):
+    assert chapters_seen(conn, refreshed, endpoint, "coord.ab@peerstats.test") == {A, B}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_coordinator_of_five_chapters_sees_exactly_those_five(conn, refreshed, endpoint):
+    assert chapters_seen(conn, refreshed, endpoint, "coord.five@peerstats.test") == {A, B, C, D, E}
+
+
+def test_a_peer_mentor_sees_their_own_mentor_rows_and_no_chapter_rows(conn, refreshed):
+    anna = refreshed.users["anna@peerstats.test"]
+    rows = request(conn, "authenticated", "select peer_mentor_id, chapter_id from public.peer_mentor_stats",
+                   user_id=anna)
+    assert {str(r[0]) for r in rows} == {refreshed.mentors["Anna"]}
+    assert chapters_seen(conn, refreshed, "peer_mentor_stats", "anna@peerstats.test") == {A, C}
+    assert len(rows) == 3
+    for endpoint in ("chapter_stats", "activity_time_series"):
+        assert chapters_seen(conn, refreshed, endpoint, "anna@peerstats.test") == set()
+
+
+def test_a_peer_mentor_who_coordinates_sees_their_chapter(conn, refreshed):
+    rows = request(conn, "authenticated", "select peer_mentor_id from public.peer_mentor_stats",
+                   user_id=refreshed.users["cato@peerstats.test"])
+    assert {str(r[0]) for r in rows} == {refreshed.mentors["Cato"], refreshed.mentors["Anna"]}
+    for endpoint in ENDPOINTS:
+        assert chapters_seen(conn, refreshed, endpoint, "cato@peerstats.test") == {C}
+
+
+@pytest.mark.parametrize("endpoint", [*ENDPOINTS, "stats_freshness"])
+def test_anon_is_refused(conn, refreshed, endpoint):
+    with pytest.raises(errors.InsufficientPrivilege, match=f"permission denied for (view|table) {endpoint}"):
+        request(conn, "anon", f"select * from public.{endpoint}")
+
+
+@pytest.mark.parametrize("function", ["activity_time_series_for_caller", "chapter_stats_for_caller",
+                                      "peer_mentor_stats_for_caller"])
+def test_the_functions_behind_the_api_filter_by_caller_too(conn, refreshed, function):
+    """PostgREST does not expose private, but a direct call must not leak either."""
+    names = {id_: name for name, id_ in refreshed.chapters.items()}
+    seen = {names[str(r[0])] for r in request(conn, "authenticated", f"select chapter_id from private.{function}()",
+                                              user_id=refreshed.users["coord.ab@peerstats.test"])}
+    assert seen == {A, B}
+    with pytest.raises(errors.InsufficientPrivilege):
+        request(conn, "anon", f"select * from private.{function}()")
+
+
+def test_the_api_serves_the_last_refresh_until_the_next(conn, refreshed):
+    five = refreshed.users["coord.five@peerstats.test"]
+    before = sorted(request(conn, "authenticated", "select * from public.chapter_stats", user_id=five))
+    conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
+                 "duration_minutes) values (%s, %s, 'visit', '2024-06-01 12:00+00', 60)",
+                 (refreshed.mentors["Dag"], refreshed.chapters[D]))
+    assert sorted(request(conn, "authenticated", "select * from public.chapter_stats", user_id=five)) == before
+    conn.execute("select public.refresh_stats_views()")
+    after = request(conn, "authenticated", "select * from public.chapter_stats", user_id=five)
+    assert len(after) == len(before) + 1

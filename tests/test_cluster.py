@@ -1,0 +1,137 @@
+"""The embedded cluster: created on first use, reused by the next call, stopped on request.
+
+Each test gets a new temporary home, never the user's. The suite runs as root, so these tests
+take the path where the server belongs to the `postgres` system user (runuser).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from peerstats.cluster import Cluster, throwaway_cluster
+
+PEERSTATS = Path(sys.executable).parent / "peerstats"
+
+
+@pytest.fixture
+def fresh_home():
+    """An empty temporary folder for a cluster; the cluster in it is destroyed afterwards."""
+    cluster = throwaway_cluster()
+    yield cluster.home
+    cluster.destroy()
+
+
+def expected_owner_uid() -> int:
+    # initdb refuses root, so root's cluster belongs to the postgres system user.
+    return pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid()
+
+
+def postmaster_uid(cluster: Cluster) -> int:
+    pid = int((cluster.data_dir / "postmaster.pid").read_text().splitlines()[0])
+    uid_line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:"))
+    return int(uid_line.split()[1])
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(PEERSTATS), *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def cli_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(PEERSTATS_HOME=str(home), COLUMNS="200", **extra)
+    return env
+
+
+def test_ensure_running_creates_then_reuses_and_stop_stops(fresh_home):
+    cluster = Cluster(fresh_home)
+    assert not cluster.is_initialized()
+
+    url = cluster.ensure_running()
+
+    assert cluster.is_initialized() and cluster.is_running()
+    assert postmaster_uid(cluster) == expected_owner_uid()
+    assert cluster.data_dir.stat().st_uid == expected_owner_uid()
+    assert (cluster.home.stat().st_mode & 0o777, cluster.socket_dir.stat().st_mode & 0o777) == (0o700, 0o700)
+    with psycopg.connect(url, autocommit=True) as conn:
+        started_at = conn.execute("select pg_postmaster_start_time()").fetchone()[0]
+        settings = dict(conn.execute(
+            "select name, setting from pg_settings "
+            "where name in ('shared_preload_libraries', 'cron.database_name', 'listen_addresses', 'server_version_num')"
+        ).fetchall())
+        conn.execute("create table kept_across_restarts (x int)")
+        conn.execute("create extension pg_cron")
+        cron_version = conn.execute("select extversion from pg_extension where extname = 'pg_cron'").fetchone()[0]
+    assert settings["shared_preload_libraries"] == "pg_cron"
+    assert settings["cron.database_name"] == "postgres"
+    assert settings["listen_addresses"] == ""  # a Unix socket only, no TCP port
+    assert settings["server_version_num"].startswith("15")
+    assert cron_version
+
+    # A second call, even from another Cluster object, reuses the running server.
+    assert Cluster(fresh_home).ensure_running() == url
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select pg_postmaster_start_time()").fetchone()[0] == started_at
+
+    cluster.stop()
+    assert cluster.is_initialized() and not cluster.is_running()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url, connect_timeout=5)
+
+    # Started again, it is the same cluster: its data is still there.
+    cluster.ensure_running()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select to_regclass('public.kept_across_restarts') is not null").fetchone()[0]
+        assert conn.execute("select pg_postmaster_start_time()").fetchone()[0] > started_at
+
+
+def test_local_commands_and_the_embedded_default(fresh_home):
+    env = cli_env(fresh_home)
+    cluster = Cluster(fresh_home)
+
+    status = run_cli("local", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    assert "not created yet" in status.stdout and not cluster.is_initialized()
+
+    # With no --database-url and no DATABASE_URL a command creates and starts the embedded cluster.
+    db_status = run_cli("db", "status", env=env)
+    assert db_status.returncode == 0, db_status.stderr
+    assert "pending" in db_status.stdout and "applied" not in db_status.stdout
+    assert cluster.is_running()
+
+    status = run_cli("local", "status", env=env)
+    assert "state: running" in status.stdout and cluster.url in status.stdout
+
+    stop = run_cli("local", "stop", env=env)
+    assert stop.returncode == 0, stop.stderr
+    assert "stopped" in stop.stdout and not cluster.is_running()
+    assert "state: stopped" in run_cli("local", "status", env=env).stdout
+
+    start = run_cli("local", "start", env=env)
+    assert start.returncode == 0, start.stderr
+    assert cluster.url in start.stdout and cluster.is_running()
+
+
+def test_database_url_wins_over_the_embedded_default(fresh_home, db_url):
+    # DATABASE_URL is used, so the embedded cluster in the home is never created.
+    by_env = run_cli("db", "status", env=cli_env(fresh_home, DATABASE_URL=db_url))
+    assert by_env.returncode == 0, by_env.stderr
+    # --database-url wins over DATABASE_URL.
+    by_option = run_cli("--database-url", db_url, "db", "status",
+                        env=cli_env(fresh_home, DATABASE_URL="postgresql://nobody@/nowhere?host=/nonexistent"))
+    assert by_option.returncode == 0, by_option.stderr
+    assert not Cluster(fresh_home).is_initialized()
+
+
+def test_missing_server_programs_give_one_line_and_a_non_zero_exit(fresh_home):
+    result = run_cli("local", "start", env=cli_env(fresh_home, PEERSTATS_PG_BINDIR=str(fresh_home / "no-such-bin")))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("peerstats: ")
+    assert "PostgreSQL 15 server programs not found" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,392 @@
+"""The migration runner, the `peerstats db` commands, the Supabase pieces and the down scripts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from peerstats import database
+from peerstats.cluster import throwaway_cluster
+from peerstats.errors import PeerstatsError
+from peerstats.migrations import RUNNER_LOCK_KEY, Runner, discover
+
+PEERSTATS = Path(sys.executable).parent / "peerstats"
+BASE_TABLES = ("chapters", "peer_mentors", "activity_types", "activities", "coordinator_chapters")
+PLAIN_VIEWS_VERSION = "20261125000200"
+MATERIALIZED_VIEWS_VERSION = "20261125000300"
+# What the materialized-view migration creates, and its down script must remove.
+MATERIALIZED_VIEW_OBJECTS = (
+    "private.mv_activity_time_series", "private.mv_chapter_stats", "private.mv_peer_mentor_stats",
+    "public.activity_time_series", "public.chapter_stats", "public.peer_mentor_stats",
+    "public.stats_freshness", "private.refresh_runs",
+)
+MATERIALIZED_VIEW_FUNCTIONS = (
+    "public.refresh_stats_views(boolean)", "private.activity_time_series_for_caller()",
+    "private.chapter_stats_for_caller()", "private.peer_mentor_stats_for_caller()",
+)
+
+
+def peerstats(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run([str(PEERSTATS), *args], capture_output=True, text=True, timeout=120,
+                          env={**env, "COLUMNS": "200"})
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess, exit_code: int, *fragments: str) -> None:
+    assert result.returncode == exit_code, (result.stdout, result.stderr)
+    assert result.stderr.startswith("peerstats: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def shown_states(url: str) -> dict[str, str]:
+    """`db status` as {version: state}, read from the rows of its table."""
+    status = peerstats("--database-url", url, "db", "status")
+    assert status.returncode == 0, status.stderr
+    rows = [line.replace("│", " ").split() for line in status.stdout.splitlines()]
+    return {row[0]: row[-1] for row in rows if row and row[0].isdigit()}
+
+
+def all_versions() -> list[str]:
+    return [m.version for m in discover()]
+
+
+def exists(conn, regclass: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (regclass,)).fetchone()[0]
+
+
+def function_exists(conn, signature: str) -> bool:
+    return conn.execute("select to_regprocedure(%s) is not null", (signature,)).fetchone()[0]
+
+
+def cron_job_exists(conn) -> bool:
+    return conn.execute("select exists (select from cron.job where jobname = 'refresh-stats-views')").fetchone()[0]
+
+
+def base_table_fingerprints(conn) -> dict[str, tuple[int, str]]:
+    """Row count and a digest of every row of each base table (and auth.users)."""
+    fingerprints = {}
+    for table in (*(f"public.{t}" for t in BASE_TABLES), "auth.users"):
+        fingerprints[table] = conn.execute(
+            f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {table} t"
+        ).fetchone()
+    return fingerprints
+
+
+def statistics_totals(conn) -> dict[str, tuple]:
+    """Rows, activities and hours of every statistics view, as the owner sees them."""
+    views = ("private.mv_activity_time_series", "private.mv_chapter_stats", "private.mv_peer_mentor_stats",
+             "public.v_activity_time_series", "public.v_chapter_stats", "public.v_peer_mentor_stats")
+    return {view: conn.execute(f"select count(*), sum(activity_count), sum(total_hours) from {view}").fetchone()
+            for view in views}
+
+
+# --- up, down, status on an empty database, through the command line ---------------------------
+
+
+@pytest.fixture(scope="module")
+def empty_cluster_url():
+    """A new cluster that has never seen peerstats: no Supabase roles, no auth schema."""
+    cluster = throwaway_cluster()
+    url = cluster.ensure_running()
+    yield url
+    cluster.destroy()
+
+
+def test_up_down_up_on_an_empty_database_through_the_command_line(empty_cluster_url):
+    versions = all_versions()
+    with database.connect(empty_cluster_url) as conn:
+        assert not conn.execute("select exists (select from pg_roles where rolname = 'authenticated')").fetchone()[0]
+
+    assert shown_states(empty_cluster_url) == {v: "pending" for v in versions}
+
+    up = peerstats("--database-url", empty_cluster_url, "db", "up")
+    assert up.returncode == 0, up.stderr
+    assert [line.split()[1] for line in up.stdout.splitlines() if line.startswith("applied ")] == \
+        [m.filename for m in discover()]
+
+    again = peerstats("--database-url", empty_cluster_url, "db", "up")
+    assert again.returncode == 0 and "nothing to apply" in again.stdout
+
+    one_down = peerstats("--database-url", empty_cluster_url, "db", "down")
+    assert one_down.returncode == 0, one_down.stderr
+    assert one_down.stdout.split() == ["rolled", "back", discover()[-1].filename]
+    assert shown_states(empty_cluster_url) == {**{v: "applied" for v in versions[:-1]}, versions[-1]: "pending"}
+
+    all_down = peerstats("--database-url", empty_cluster_url, "db", "down", "--all")
+    assert all_down.returncode == 0, all_down.stderr
+    with database.connect(empty_cluster_url) as conn:
+        assert not any(exists(conn, f"public.{t}") for t in BASE_TABLES)
+        assert not conn.execute("select exists (select from pg_namespace where nspname = 'private')").fetchone()[0]
+        assert not cron_job_exists(conn)
+        assert Runner(conn).applied_versions() == []
+
+    up = peerstats("--database-url", empty_cluster_url, "db", "up")
+    assert up.returncode == 0, up.stderr
+    with database.connect(empty_cluster_url) as conn:
+        assert Runner(conn).applied_versions() == versions
+        assert all(exists(conn, name) for name in MATERIALIZED_VIEW_OBJECTS)
+        assert cron_job_exists(conn)
+        # The Supabase CLI's own history table, with each file's text as the CLI records it.
+        recorded = conn.execute(
+            "select version, name, statements[1] from supabase_migrations.schema_migrations order by version"
+        ).fetchall()
+    assert [(v, n) for v, n, _ in recorded] == [(m.version, m.name) for m in discover()]
+    assert [s for _, _, s in recorded] == [m.up_path.read_text() for m in discover()]
+
+
+def test_bad_input_gives_one_line_and_a_non_zero_exit(db_url):
+    assert_one_line_failure(peerstats("--database-url", db_url, "db", "down", "--steps", "0"), 2, "--steps")
+    assert_one_line_failure(peerstats("--database-url", db_url, "db", "sideways"), 2, "sideways")
+    assert_one_line_failure(peerstats("--database-url", db_url, "db", "down", "--steps", "many"), 2, "many")
+    assert_one_line_failure(
+        peerstats("--database-url", "postgresql://postgres@/postgres?host=/nonexistent-socket-dir", "db", "status"),
+        1, "cannot connect to the database")
+    assert_one_line_failure(peerstats("--database-url", "not a url", "db", "up"), 1, "cannot connect to the database")
+
+
+# --- the runner -------------------------------------------------------------------------------
+
+
+def test_a_second_up_is_a_no_op(migrated, conn):
+    def catalog_snapshot():
+        return (
+            conn.execute("select version, name from supabase_migrations.schema_migrations order by 1").fetchall(),
+            conn.execute("select c.oid, c.relname, c.relacl::text from pg_class c join pg_namespace n "
+                         "on n.oid = c.relnamespace where n.nspname in ('public', 'private', 'auth') "
+                         "order by 1").fetchall(),
+            conn.execute("select p.oid, p.prosrc, p.proacl::text from pg_proc p join pg_namespace n "
+                         "on n.oid = p.pronamespace where n.nspname in ('public', 'private', 'auth') "
+                         "order by 1").fetchall(),
+            conn.execute("select oid, rolname, rolcanlogin, rolinherit, rolbypassrls from pg_roles "
+                         "order by 1").fetchall(),
+            conn.execute("select jobid, jobname, schedule, command from cron.job order by 1").fetchall(),
+        )
+
+    before = catalog_snapshot()
+    with Runner(conn) as runner:
+        assert list(runner.up()) == []
+    assert catalog_snapshot() == before
+
+
+def test_the_runner_refuses_to_run_twice_at_once(migrated, db_url):
+    with database.connect(db_url) as first, database.connect(db_url) as second:
+        with Runner(first):
+            with pytest.raises(PeerstatsError, match="another migration runner is working on this database"):
+                with Runner(second):
+                    pass
+        # Once the first has finished, the second may run.
+        with Runner(second) as runner:
+            assert list(runner.up()) == []
+
+        # Any session holding the runner's lock keeps the command line out too.
+        first.execute("select pg_advisory_lock(%s)", (RUNNER_LOCK_KEY,))
+        try:
+            assert_one_line_failure(peerstats("--database-url", db_url, "db", "up"), 1, "another migration runner")
+            assert_one_line_failure(peerstats("--database-url", db_url, "db", "down"), 1, "another migration runner")
+        finally:
+            first.execute("select pg_advisory_unlock(%s)", (RUNNER_LOCK_KEY,))
+        assert Runner(second).applied_versions() == all_versions()
+
+
+def write_migrations(folder: Path, scripts: dict[str, tuple[str, str]]) -> None:
+    (folder / "migrations").mkdir()
+    (folder / "rollback").mkdir()
+    for filename, (up, down) in scripts.items():
+        (folder / "migrations" / filename).write_text(up)
+        (folder / "rollback" / filename).write_text(down)
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was_and_names_the_file(migrated, conn, tmp_path):
+    # Versions after every real one, so the real history stays below them.
+    write_migrations(tmp_path, {
+        "20991231000001_add_probe.sql": (
+            "create table public.migration_probe (id integer primary key);",
+            "drop table public.migration_probe;"),
+        "20991231000002_broken.sql": (
+            "alter table public.migration_probe add column note text;\n"
+            "create table public.half_done (x integer);\n"
+            "insert into public.migration_probe (id) values (1);\n"
+            "create index on public.no_such_table (x);\n",
+            "drop table public.half_done;"),
+        "20991231000003_never_reached.sql": (
+            "create table public.never_reached (x integer);",
+            "drop table public.never_reached;"),
+    })
+    runner = Runner(conn, tmp_path)
+    try:
+        with runner:
+            applied = []
+            with pytest.raises(PeerstatsError) as failure:
+                for migration in runner.up():
+                    applied.append(migration.filename)
+        assert applied == ["20991231000001_add_probe.sql"]
+        message = str(failure.value)
+        assert "migrations/20991231000002_broken.sql failed, nothing of it was applied" in message
+        assert 'relation "public.no_such_table" does not exist' in message
+
+        assert exists(conn, "public.migration_probe")
+        assert conn.execute("select count(*) from public.migration_probe").fetchone()[0] == 0
+        assert not conn.execute(
+            "select exists (select from information_schema.columns "
+            "where table_name = 'migration_probe' and column_name = 'note')").fetchone()[0]
+        assert not exists(conn, "public.half_done") and not exists(conn, "public.never_reached")
+        assert runner.applied_versions() == [*all_versions(), "20991231000001"]
+        # The failure released the runner's lock.
+        assert conn.execute("select pg_try_advisory_lock(%s)", (RUNNER_LOCK_KEY,)).fetchone()[0]
+        conn.execute("select pg_advisory_unlock(%s)", (RUNNER_LOCK_KEY,))
+    finally:
+        with runner:
+            if "20991231000001" in runner.applied_versions():
+                list(runner.down(1))
+    assert not exists(conn, "public.migration_probe")
+    assert Runner(conn).applied_versions() == all_versions()
+
+
+def test_a_misnamed_file_or_a_missing_down_script_is_refused(tmp_path):
+    write_migrations(tmp_path, {"20991231000001_fine.sql": ("select 1;", "select 1;")})
+    (tmp_path / "migrations" / "20991231000002_no_down.sql").write_text("select 1;")
+    with pytest.raises(PeerstatsError, match="20991231000002_no_down.sql: its down script .* is missing"):
+        discover(tmp_path)
+    (tmp_path / "migrations" / "20991231000002_no_down.sql").unlink()
+    (tmp_path / "migrations" / "2099_short.sql").write_text("select 1;")
+    with pytest.raises(PeerstatsError, match="2099_short.sql: not a migration file name"):
+        discover(tmp_path)
+
+
+def test_status_lists_applied_and_pending(migrated, conn, db_url):
+    versions = all_versions()
+    with Runner(conn) as runner:
+        list(runner.down(2))
+        assert [(s.migration.version, s.applied) for s in runner.status()] == \
+            [(v, v not in versions[-2:]) for v in versions]
+    assert shown_states(db_url) == {v: "pending" if v in versions[-2:] else "applied" for v in versions}
+    with Runner(conn) as runner:
+        assert [m.version for m in runner.up()] == versions[-2:]
+    assert shown_states(db_url) == {v: "applied" for v in versions}
+
+
+# --- the Supabase pieces ------------------------------------------------------------------------
+
+
+def test_the_supabase_pieces_have_supabase_attributes(migrated, conn):
+    roles = {name: attrs for name, *attrs in conn.execute(
+        "select rolname, rolcanlogin, rolinherit, rolbypassrls from pg_roles "
+        "where rolname in ('anon', 'authenticated', 'service_role')")}
+    assert roles == {"anon": [False, False, False], "authenticated": [False, False, False],
+                     "service_role": [False, False, True]}
+    assert conn.execute("select format_type(atttypid, atttypmod) from pg_attribute "
+                        "where attrelid = 'auth.users'::regclass and attname = 'id'").fetchone()[0] == "uuid"
+    user_id = "00000000-0000-4000-8000-0000000000f1"
+    with conn.transaction():
+        assert conn.execute("select auth.uid()").fetchone()[0] is None
+        conn.execute("select set_config('request.jwt.claims', %s, true)", (f'{{"sub": "{user_id}"}}',))
+        assert str(conn.execute("select auth.uid()").fetchone()[0]) == user_id
+    # Transaction-local, as PostgREST sets it: gone after the request.
+    assert conn.execute("select auth.uid()").fetchone()[0] is None
+
+
+def test_a_second_up_leaves_an_existing_auth_uid_alone(migrated, conn):
+    original = conn.execute("select pg_get_functiondef('auth.uid()'::regprocedure)").fetchone()[0]
+    # Same meaning, different text: what a real Supabase database might have.
+    conn.execute("""create or replace function auth.uid() returns uuid language sql stable as
+                    $$ select (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')::uuid $$""")
+    try:
+        customised = conn.execute("select oid, prosrc from pg_proc where oid = 'auth.uid()'::regprocedure").fetchone()
+        with Runner(conn) as runner:
+            assert list(runner.up()) == []
+        assert conn.execute("select oid, prosrc from pg_proc "
+                            "where oid = 'auth.uid()'::regprocedure").fetchone() == customised
+    finally:
+        conn.execute(original)
+
+
+@pytest.fixture
+def scratch_database(db_url, conn):
+    """A new database in the session cluster, dropped afterwards."""
+    conn.execute("drop database if exists peerstats_scratch")
+    conn.execute("create database peerstats_scratch")
+    yield db_url.replace("/postgres?", "/peerstats_scratch?")
+    conn.execute("drop database peerstats_scratch with (force)")
+
+
+def test_the_supabase_pieces_are_created_only_where_missing(scratch_database):
+    with database.connect(scratch_database) as conn:
+        # Part of what Supabase provides is already there: auth with a uid() of its own.
+        conn.execute("create schema auth")
+        conn.execute("create function auth.uid() returns uuid language sql stable "
+                     "as $$ select '00000000-0000-4000-8000-00000000abcd'::uuid $$")
+        existing = conn.execute("select oid, prosrc from pg_proc where oid = 'auth.uid()'::regprocedure").fetchone()
+
+        Runner(conn).ensure_supabase_pieces()
+
+        assert conn.execute("select oid, prosrc from pg_proc "
+                            "where oid = 'auth.uid()'::regprocedure").fetchone() == existing
+        assert exists(conn, "auth.users") and function_exists(conn, "auth.role()")
+
+        def everything():
+            return conn.execute(
+                "select c.oid, c.relname, c.relacl::text from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname in ('auth', 'supabase_migrations') union all "
+                "select p.oid, p.prosrc, p.proacl::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
+                "where n.nspname = 'auth' order by 1").fetchall()
+
+        created = everything()
+        Runner(conn).ensure_supabase_pieces()
+        assert everything() == created
+
+
+# --- down scripts of the statistics migrations --------------------------------------------------
+
+
+def steps_down_through(version: str) -> int:
+    """How many down scripts run, newest first, to roll back `version` and everything after it."""
+    versions = all_versions()
+    return len(versions) - versions.index(version)
+
+
+@pytest.mark.parametrize("version", [MATERIALIZED_VIEWS_VERSION, PLAIN_VIEWS_VERSION])
+def test_down_and_up_again_on_a_seeded_database_keep_every_row_and_total(hand_checked, conn, version):
+    conn.execute("select public.refresh_stats_views()")
+    rows_before = base_table_fingerprints(conn)
+    totals_before = statistics_totals(conn)
+    assert totals_before["private.mv_chapter_stats"][1] == 11  # the hand-checked dataset counts 11 activities
+
+    with Runner(conn) as runner:
+        list(runner.down(steps_down_through(version)))
+        assert base_table_fingerprints(conn) == rows_before
+        assert not any(exists(conn, name) for name in MATERIALIZED_VIEW_OBJECTS)
+        assert not any(function_exists(conn, signature) for signature in MATERIALIZED_VIEW_FUNCTIONS)
+        assert not conn.execute("select exists (select from pg_matviews)").fetchone()[0]
+        assert not cron_job_exists(conn)
+        if version == PLAIN_VIEWS_VERSION:
+            assert not any(exists(conn, f"public.{v}")
+                           for v in ("v_activity_time_series", "v_chapter_stats", "v_peer_mentor_stats"))
+            assert not exists(conn, "private.counted_activities")
+
+        assert [m.version for m in runner.up()] == all_versions()[-steps_down_through(version):]
+
+    assert base_table_fingerprints(conn) == rows_before
+    assert statistics_totals(conn) == totals_before
+    assert cron_job_exists(conn)
+
+
+def test_the_materialized_views_down_script_drops_what_the_up_script_made(migrated, conn):
+    down_script = next(m.down_path for m in discover() if m.version == MATERIALIZED_VIEWS_VERSION).read_text()
+    assert "drop materialized view if exists private.mv_activity_time_series cascade" in down_script.lower()
+    with Runner(conn) as runner:
+        list(runner.down(steps_down_through(MATERIALIZED_VIEWS_VERSION)))
+    # The extension stays (other jobs may use it); only the job goes.
+    assert conn.execute("select exists (select from pg_extension where extname = 'pg_cron')").fetchone()[0]
+    leftovers = conn.execute(
+        "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname in ('public', 'private') and c.relkind in ('v', 'm', 'r', 'f', 'p') order by 1"
+    ).fetchall()
+    assert [r[0] for r in leftovers] == sorted(
+        [*(f"public.{t}" for t in BASE_TABLES), "private.counted_activities",
+         "public.v_activity_time_series", "public.v_chapter_stats", "public.v_peer_mentor_stats"])
