@@ -1,0 +1,238 @@
+"""`peerstats bench`: the figures behind the acceptance criteria, at 100k and 1M activities.
+
+Every run happens on a throwaway cluster of its own (never the user's database), one size
+after another on empty tables: the seeder's time, rows/s and peak memory; the refresh time
+of each view, concurrently and plainly; and the latency (p50, p95) of the dashboard's
+queries on the materialized views, directly and through the API as a coordinator, against
+the same queries on the plain views in the same run.
+
+Peak memory: generation happens inside the server, so what matters is the peak resident set
+of the server backend that ran it (VmHWM in /proc/<pid>/status; it includes the shared
+buffers that backend touched, so it is an upper bound on its private memory). The Python
+process's own peak (ru_maxrss) is reported beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+
+from peerstats import database, migrations, postgrest, seed as seeding, verify
+from peerstats.cluster import throwaway_cluster
+from peerstats.errors import PeerstatsError
+from peerstats.refresh import refresh_stats_views
+
+DEFAULT_SIZES = (100_000, 1_000_000)
+REFRESH_RUNS = 3
+# Each query series runs for about this long (at least MIN_SAMPLES times, at most
+# MAX_SAMPLES), after one unmeasured run that warms the cache.
+SERIES_SECONDS = 2.5
+MIN_SAMPLES, MAX_SAMPLES = 5, 50
+SHORT_NAMES = {"mv_peer_mentor_stats": "mentor", "mv_chapter_stats": "chapter", "mv_activity_time_series": "time series"}
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = []
+    for part in text.split(","):
+        part = part.strip().replace("_", "")
+        if not part.isdigit() or not 1 <= int(part) <= seeding.MAX_ACTIVITIES:
+            raise PeerstatsError(
+                f"--sizes takes activity counts between 1 and {seeding.MAX_ACTIVITIES:,} separated by commas, "
+                f"not '{text}'")
+        sizes.append(int(part))
+    return sizes
+
+
+def check_writable(output: Path) -> None:
+    """Fail before minutes of measuring, not after, when the results cannot be written."""
+    folder = output.resolve().parent
+    if output.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK) or (
+            output.exists() and not os.access(output, os.W_OK)):
+        raise PeerstatsError(f"cannot write the results to {output}")
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    """VmHWM of a process on this machine, or None where /proc does not show it."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class Series:
+    """One query measured repeatedly: milliseconds per run, client side (what the dashboard waits)."""
+
+    samples: list[float]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p95(self) -> float:
+        return statistics.quantiles(self.samples, n=20, method="inclusive")[18]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"p50_ms": round(self.p50, 3), "p95_ms": round(self.p95, 3), "runs": len(self.samples)}
+
+
+def measure(run: Callable[[], Any]) -> Series:
+    run()
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < MAX_SAMPLES and (len(samples) < MIN_SAMPLES or time.perf_counter() - started < SERIES_SECONDS):
+        began = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - began) * 1000)
+    return Series(samples)
+
+
+def timed_ms(conn: psycopg.Connection, statement: sql.Composable) -> float:
+    began = time.perf_counter()
+    conn.execute(statement)
+    return (time.perf_counter() - began) * 1000
+
+
+def bench_refresh(conn: psycopg.Connection) -> dict[str, Any]:
+    """Each view refreshed plainly and concurrently (as the owner), median of REFRESH_RUNS; then the whole refresh."""
+    views = {}
+    for view in verify.VIEWS:
+        plain = [timed_ms(conn, sql.SQL("refresh materialized view {}").format(view.materialized_id))
+                 for _ in range(REFRESH_RUNS)]
+        concurrent = [timed_ms(conn, sql.SQL("refresh materialized view concurrently {}").format(view.materialized_id))
+                      for _ in range(REFRESH_RUNS)]
+        views[view.name] = {"plain_ms": round(statistics.median(plain), 1),
+                            "concurrent_ms": round(statistics.median(concurrent), 1)}
+    began = time.perf_counter()
+    refresh_stats_views(conn)
+    return {"views": views, "refresh_stats_views_ms": round((time.perf_counter() - began) * 1000, 1)}
+
+
+def bench_queries(conn: psycopg.Connection, scope: verify.Scope) -> list[dict[str, Any]]:
+    """12 months of the largest chapter (as the owner and through the API as its coordinator) and of all chapters."""
+    chapter = scope.largest_chapter
+    user_id, coordinated = conn.execute(
+        "select c.user_id, (select count(*) from public.coordinator_chapters o where o.user_id = c.user_id)"
+        " from public.coordinator_chapters c where c.chapter_id = %s order by 2 desc, 1 limit 1", (chapter,)).fetchone()
+    start, end = scope.twelve_months
+    rows = []
+    for view in verify.VIEWS:
+        def owner(table: sql.Identifier, by_chapter: bool) -> Callable[[], Any]:
+            query = verify.date_range_query(table, view.date_column, by_chapter=by_chapter)
+            params = (chapter, start, end) if by_chapter else (start, end)
+            return lambda: conn.execute(query, params).fetchall()
+
+        def as_coordinator(table: sql.Identifier) -> Callable[[], Any]:
+            query = verify.date_range_query(table, view.date_column, by_chapter=True)
+            return lambda: postgrest.request(conn, "authenticated", query, (chapter, start, end), user_id=user_id)
+
+        for label, path, materialized, plain in (
+            ("12 months, one chapter", "owner",
+             owner(view.materialized_id, True), owner(view.plain_id, True)),
+            ("12 months, one chapter", f"API as its coordinator (of {coordinated})",
+             as_coordinator(view.api_id), as_coordinator(view.plain_id)),
+            ("12 months, all chapters", "owner",
+             owner(view.materialized_id, False), owner(view.plain_id, False)),
+        ):
+            fast, slow = measure(materialized), measure(plain)
+            rows.append({"view": view.name, "query": label, "path": path,
+                         "materialized": fast.as_dict(), "plain": slow.as_dict(),
+                         "speedup_p50": round(slow.p50 / fast.p50, 1) if fast.p50 else None})
+    return rows
+
+
+def bench_size(url: str, activities: int, console: Console) -> dict[str, Any]:
+    console.rule(f"{activities:,} activities")
+    with database.connect(url, application_name="peerstats bench") as conn:
+        with migrations.Runner(conn) as runner:
+            for _ in runner.down(None):
+                pass
+            for _ in runner.up():
+                pass
+        backend = conn.info.backend_pid
+        before_kib = peak_rss_kib(backend)
+        result = seeding.seed_with_progress(conn, console, activities=activities)
+        seeded = {"seconds": round(result.seconds, 2), "rows_per_second": round(result.rows_per_second),
+                  "backend_peak_rss_kib": peak_rss_kib(backend), "backend_peak_rss_kib_before": before_kib,
+                  "python_peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+        with console.status("refreshing the views, plainly and concurrently"):
+            refreshed = bench_refresh(conn)
+            conn.execute(sql.SQL("analyze {}").format(sql.SQL(", ").join(v.materialized_id for v in verify.VIEWS)))
+        with console.status("timing the dashboard queries"):
+            queries = bench_queries(conn, verify.measure_scope(conn))
+        counted = conn.execute("select count(*) from private.counted_activities").fetchone()[0]
+    figures = {"activities": activities, "counted_activities": counted, "seed": seeded, "refresh": refreshed,
+               "queries": queries}
+    print_size(console, figures)
+    return figures
+
+
+def run(sizes: list[int], *, output: Path, console: Console) -> dict[str, Any]:
+    """Measure every size on a new throwaway cluster, print the tables and write `output` (JSON)."""
+    check_writable(output)
+    cluster = throwaway_cluster()
+    try:
+        with console.status("creating a throwaway PostgreSQL cluster"):
+            url = cluster.ensure_running()
+        with database.connect(url) as conn:
+            server = dict(conn.execute(
+                "select name, current_setting(name) from pg_settings"
+                " where name in ('server_version', 'shared_buffers', 'work_mem', 'max_parallel_workers_per_gather')"
+            ).fetchall())
+        started = datetime.now(timezone.utc)
+        results = [bench_size(url, size, console) for size in sizes]
+    finally:
+        cluster.destroy()
+    document = {
+        "measured_at": started.isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "server": server,
+        "throwaway_cluster": str(cluster.home),
+        "memory_note": "backend_peak_rss_kib is VmHWM of the server backend that generated the data "
+                       "(includes the shared buffers it touched); python_peak_rss_kib is ru_maxrss of peerstats",
+        "sizes": results,
+    }
+    output.write_text(json.dumps(document, indent=2) + "\n")
+    console.print(f"results written to {output}")
+    return document
+
+
+def print_size(console: Console, figures: dict[str, Any]) -> None:
+    seeded = figures["seed"]
+    backend = seeded["backend_peak_rss_kib"]
+    console.print(
+        f"seeder's peak memory: server backend {backend / 1024 if backend else float('nan'):.0f} MiB "
+        f"(VmHWM, shared buffers it touched included), peerstats {seeded['python_peak_rss_kib'] / 1024:.0f} MiB "
+        f"(ru_maxrss)", soft_wrap=True)
+    refresh = Table("view", "plain refresh (ms)", "concurrent refresh (ms)",
+                    title=f"refresh, median of {REFRESH_RUNS}; refresh_stats_views() of all three: "
+                          f"{figures['refresh']['refresh_stats_views_ms']:.0f} ms")
+    for name, times in figures["refresh"]["views"].items():
+        refresh.add_row(name, f"{times['plain_ms']:.1f}", f"{times['concurrent_ms']:.1f}")
+    console.print(refresh)
+    queries = Table("view", "12 months of", "materialized p50/p95", "plain p50/p95", "speedup",
+                    title="dashboard queries, ms at the client (API: as the chapter's coordinator)")
+    for row in figures["queries"]:
+        fast, slow = row["materialized"], row["plain"]
+        queries.add_row(SHORT_NAMES[row["view"]], row["query"].removeprefix("12 months, ") + ", " + row["path"].split(" ")[0],
+                        f"{fast['p50_ms']:.2f} / {fast['p95_ms']:.2f}", f"{slow['p50_ms']:.2f} / {slow['p95_ms']:.2f}",
+                        f"{row['speedup_p50']:,.1f}×" if row["speedup_p50"] else "-")
+    console.print(queries)

@@ -1,0 +1,113 @@
+"""`peerstats demo`: the main job, end to end on one database (the embedded cluster by default).
+
+Migrations, 100k synthetic activities (kept for the next run, or rebuilt when asked), a refresh,
+every acceptance criterion measured, and the chart a coordinator's dashboard draws: daily
+activities and hours of their chapter over the last 12 months, read through the API as that
+coordinator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from rich.console import Console
+
+from peerstats import chart, database, migrations, postgrest, seed as seeding, verify
+from peerstats.errors import PeerstatsError
+from peerstats.refresh import ViewRefresh, refresh_stats_views
+
+CHART_DAYS = 365
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    chapter_id: str
+    chapter_name: str
+    coordinator_id: str
+    coordinator_chapters: int
+
+
+def migrate(conn: psycopg.Connection, console: Console, *, rebuild: bool) -> None:
+    with migrations.Runner(conn) as runner:
+        if rebuild:
+            for migration in runner.down(None):
+                console.print(f"rolled back {migration.filename}")
+        applied = [migration.filename for migration in runner.up()]
+    console.print(f"applied {', '.join(applied)}" if applied else "migrations: up to date", soft_wrap=True)
+
+
+def chart_source(conn: psycopg.Connection) -> ChartSource:
+    """The chapter with the most counted activities, and a coordinator of it (one with the fewest chapters)."""
+    row = conn.execute(
+        "select c.id, c.name, cc.user_id,"
+        " (select count(*) from public.coordinator_chapters o where o.user_id = cc.user_id) as chapters"
+        " from public.chapters c join public.coordinator_chapters cc on cc.chapter_id = c.id"
+        " order by (select sum(activity_count) from private.mv_chapter_stats m where m.chapter_id = c.id)"
+        " desc nulls last, chapters, cc.user_id limit 1").fetchone()
+    if row is None:
+        raise PeerstatsError("no chapter has a coordinator in public.coordinator_chapters: nothing to chart as one")
+    return ChartSource(*row)
+
+
+def draw_chart(conn: psycopg.Connection, source: ChartSource, output: Path) -> tuple[Path, int]:
+    """Read the last 12 months through public.activity_time_series as the coordinator, and draw them."""
+    end = conn.execute("select (now() at time zone 'UTC')::date + 1").fetchone()[0]
+    start = end - timedelta(days=CHART_DAYS)
+    days = postgrest.request(
+        conn, "authenticated",
+        "select bucket_date, activity_count, total_hours from public.activity_time_series"
+        " where chapter_id = %s and bucket_date >= %s and bucket_date < %s order by bucket_date",
+        (source.chapter_id, start, end), user_id=source.coordinator_id)
+    coordinators_view = postgrest.request(
+        conn, "authenticated", "select name from public.chapters where id = %s", (source.chapter_id,),
+        user_id=source.coordinator_id)
+    if not days or not coordinators_view:
+        raise PeerstatsError(f"the coordinator of {source.chapter_name} sees no activity of it in the last 12 months")
+    chart.draw_daily_activity(
+        days, start=start, end=end, output=output,
+        title=f"{coordinators_view[0][0]}: activities and hours per day, {start} to {end - timedelta(days=1)}\n"
+              f"(public.activity_time_series, as a coordinator of {source.coordinator_chapters} chapter"
+              f"{'s' if source.coordinator_chapters != 1 else ''})")
+    return output, len(days)
+
+
+def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Console) -> verify.Report:
+    """The demo; returns verify's report (the caller fails the command when a criterion fails)."""
+    seeding.check_parameters(activities=activities, chapters=20, mentors=100, years=2, seed=0)
+    if output.is_dir() or not output.resolve().parent.is_dir():
+        raise PeerstatsError(f"cannot write the chart to {output}: no such folder")
+    with database.connect(url, application_name="peerstats demo") as conn:
+        migrate(conn, console, rebuild=rebuild)
+        existing = seeding.existing_activities(conn)
+        if existing:
+            console.print(f"reusing the {existing:,} activities already in the database (--rebuild starts over)")
+        else:
+            seeding.seed_with_progress(conn, console, activities=activities)
+        refreshed = refresh_stats_views(conn)
+        console.print("refreshed: " + describe_refresh(refreshed), soft_wrap=True)
+    status_console = Console(stderr=True)
+    with status_console.status("verify") as status:
+        report = verify.verify(url, step=lambda title: status.update(f"verify: {title}"))
+    verify.print_report(console, report)
+    with database.connect(url, application_name="peerstats demo") as conn:
+        source = chart_source(conn)
+        path, day_count = draw_chart(conn, source, output)
+    db = report.database
+    console.print(
+        f"\n[bold]summary[/bold]\n"
+        f"  data:    {db['activities']:,} activities ({db['counted_activities']:,} counted), {db['chapters']} chapters, "
+        f"{db['mentors']} mentors, {db['coordinators']} coordinators\n"
+        f"  refresh: {describe_refresh(refreshed)}\n"
+        f"  verify:  {report.summary()}\n"
+        f"  chart:   {path.resolve()} ({source.chapter_name}, {day_count} days with activity, read through the API)",
+        soft_wrap=True)
+    return report
+
+
+def describe_refresh(results: list[ViewRefresh]) -> str:
+    return ", ".join(
+        f"{r.view_name} {float(r.refresh_ms):.0f} ms" if r.refresh_ms is not None else f"{r.view_name} {r.status}"
+        for r in results)

@@ -1,0 +1,154 @@
+"""Realistic synthetic data, generated inside PostgreSQL (sql/seed_setup.sql, sql/seed_activities.sql).
+
+What it looks like: chapters of unequal size (the largest about four times the smallest),
+mentors whose activity varies about eightfold, some mentors active in a second chapter, fewer
+activities at weekends, a summer dip and a Christmas one, durations of 15 minutes to 4 hours,
+about 1% repeated registrations (duplicate_of), about 2% soft-deleted, about 4% of types that
+do not count, spanning the last `years` years up to `until`; coordinators of one to five
+chapters and user accounts for most mentors, so the API can be exercised as either.
+
+The same parameters (seed, sizes and `until`, which defaults to the last midnight UTC, so
+all day long) give the same rows: every value is a hash of the seed and a row number, not a
+draw from random().
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+
+import psycopg
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from peerstats.errors import PeerstatsError
+
+MAX_YEARS = 5
+MAX_CHAPTERS = 1000
+MAX_MENTORS = 100_000
+MAX_ACTIVITIES = 100_000_000
+# Rows per INSERT: enough to keep the per-statement cost negligible, few enough that the
+# progress bar moves and the foreign-key checks queued per statement stay small.
+MIN_CHUNK, MAX_CHUNK = 2_000, 50_000
+
+# What seeding leaves the planner statistics of, besides what it wrote into.
+SEEDED_TABLES = ("public.activities", "public.activity_types", "public.chapters", "public.peer_mentors",
+                 "public.coordinator_chapters", "auth.users")
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    rows: int
+    """Activity rows written (duplicates and soft-deleted ones included)."""
+    seconds: float
+    """Wall time of the whole seeding: reference rows, activities and ANALYZE."""
+    chapters: int
+    mentors: int
+    coordinators: int
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+def check_parameters(*, activities: int, chapters: int, mentors: int, years: int, seed: int) -> None:
+    """Refuse nonsense before touching the database, with one line that says what is wrong."""
+    if not 1 <= activities <= MAX_ACTIVITIES:
+        raise PeerstatsError(f"--activities must be between 1 and {MAX_ACTIVITIES:,}, not {activities}")
+    if not 1 <= chapters <= MAX_CHAPTERS:
+        raise PeerstatsError(f"--chapters must be between 1 and {MAX_CHAPTERS}, not {chapters}")
+    if not 1 <= mentors <= MAX_MENTORS:
+        raise PeerstatsError(f"--mentors must be between 1 and {MAX_MENTORS:,}, not {mentors}")
+    if mentors < chapters:
+        raise PeerstatsError(
+            f"--mentors ({mentors}) must be at least --chapters ({chapters}): every chapter needs a mentor")
+    if not 1 <= years <= MAX_YEARS:
+        raise PeerstatsError(f"--years must be between 1 and {MAX_YEARS}, not {years}")
+    if not 0 <= seed < 2**62:
+        raise PeerstatsError(f"--seed must be between 0 and 2**62 - 1, not {seed}")
+
+
+def chunk_bounds(total: int) -> list[tuple[int, int]]:
+    """Inclusive row-number ranges 1..total, in about 40 chunks."""
+    size = min(MAX_CHUNK, max(MIN_CHUNK, -(-total // 40)))
+    return [(first, min(first + size - 1, total)) for first in range(1, total + 1, size)]
+
+
+def existing_activities(conn: psycopg.Connection) -> int:
+    if conn.execute("select to_regclass('public.activities') is null").fetchone()[0]:
+        raise PeerstatsError("the database has no peerstats tables: run `peerstats db up` first")
+    return conn.execute("select count(*) from public.activities").fetchone()[0]
+
+
+def seed(
+    conn: psycopg.Connection,
+    *,
+    activities: int,
+    chapters: int = 20,
+    mentors: int = 100,
+    years: int = 2,
+    seed: int = 0,
+    append: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    until: datetime | None = None,
+) -> SeedResult:
+    """Write `activities` synthetic activities (and their chapters, mentors, users and coordinators).
+
+    Refuses a database that already holds activities unless `append`. `progress(done, total)`
+    is called after every chunk. All of it is one transaction; ANALYZE follows.
+    """
+    check_parameters(activities=activities, chapters=chapters, mentors=mentors, years=years, seed=seed)
+    started = time.perf_counter()
+    base = existing_activities(conn)
+    if base and not append:
+        raise PeerstatsError(
+            f"the database already holds {base:,} activities; seed an empty one, or pass --append to add to them")
+    # By default the data ends at the last midnight (UTC), so a seed gives the same rows all day.
+    until = until or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    sql = resources.files("peerstats").joinpath("sql")
+    with conn.transaction():
+        conn.execute(
+            "create temp table seed_params (seed bigint, chapters integer, mentors integer, years integer,"
+            " until timestamptz, base bigint) on commit drop")
+        conn.execute("insert into seed_params values (%s, %s, %s, %s, %s, %s)",
+                     (seed, chapters, mentors, years, until, base))
+        conn.execute(sql.joinpath("seed_setup.sql").read_text())
+        insert_chunk = sql.joinpath("seed_activities.sql").read_text()
+        for first, last in chunk_bounds(activities):
+            conn.execute(insert_chunk, {"first": first, "last": last})
+            if progress:
+                progress(last, activities)
+        chapter_count, mentor_count, coordinator_count = conn.execute(
+            "select (select count(*) from seed_chapters), (select count(*) from seed_mentors),"
+            " (select count(distinct user_id) from seed_coordinators)").fetchone()
+        conn.execute("drop function pg_temp.seed_unit(bigint, bigint, integer), pg_temp.seed_uuid(bigint, text, bigint)")
+    conn.execute(f"analyze {', '.join(SEEDED_TABLES)}")
+    return SeedResult(activities, time.perf_counter() - started, chapter_count, mentor_count, coordinator_count)
+
+
+def seed_with_progress(conn: psycopg.Connection, console: Console, **parameters) -> SeedResult:
+    """seed() with a progress bar of the activities written, and a line saying how fast it went."""
+    columns = (TextColumn("seeding"), BarColumn(), TextColumn("{task.completed:,} of {task.total:,} activities"),
+               TimeElapsedColumn())
+    bar = Progress(*columns, console=console, transient=True)
+    task = bar.add_task("seed", total=parameters["activities"])
+
+    def advance(done: int, _total: int) -> None:
+        # Started on the first chunk, so a refusal is one line without an empty bar before it.
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done)
+
+    try:
+        result = seed(conn, progress=advance, **parameters)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    console.print(
+        f"wrote {result.rows:,} activities ({result.chapters} chapters, {result.mentors} mentors, "
+        f"{result.coordinators} coordinators) in {result.seconds:.1f} s: {result.rows_per_second:,.0f} rows/s",
+        soft_wrap=True)
+    return result

@@ -1,0 +1,58 @@
+"""`peerstats bench`: at a tiny size it measures every figure and writes them as JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from peerstats import verify
+
+PEERSTATS = str(Path(sys.executable).parent / "peerstats")
+
+
+def bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([PEERSTATS, "bench", *args], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
+    output = tmp_path / "figures.json"
+    result = bench("--sizes", "1500,2500", "--output", str(output), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "rows/s" in result.stdout and "speedup" in result.stdout and str(output) in result.stdout
+    document = json.loads(output.read_text())
+    assert document["machine"]["cpus"] >= 1 and document["server"]["server_version"].startswith("15")
+    assert [size["activities"] for size in document["sizes"]] == [1500, 2500]
+    for size in document["sizes"]:
+        seeded = size["seed"]
+        assert seeded["seconds"] > 0 and seeded["rows_per_second"] > 0
+        assert seeded["backend_peak_rss_kib"] >= seeded["backend_peak_rss_kib_before"] > 0
+        assert seeded["python_peak_rss_kib"] > 0
+        assert set(size["refresh"]["views"]) == {v.name for v in verify.VIEWS}
+        assert all(t["plain_ms"] > 0 and t["concurrent_ms"] > 0 for t in size["refresh"]["views"].values())
+        assert len(size["queries"]) == 9
+        for row in size["queries"]:
+            for side in ("materialized", "plain"):
+                assert 0 < row[side]["p50_ms"] <= row[side]["p95_ms"] and row[side]["runs"] >= 5
+            assert row["speedup_p50"] == pytest.approx(row["plain"]["p50_ms"] / row["materialized"]["p50_ms"], rel=0.1)
+    # On a cluster of its own, removed afterwards.
+    assert not Path(document["throwaway_cluster"]).exists()
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (["--sizes", "abc"], ["--sizes"]),
+    (["--sizes", "0"], ["--sizes"]),
+    (["--sizes", "1000,-5"], ["--sizes"]),
+    (["--sizes", ""], ["--sizes"]),
+    (["--output", "/nonexistent-folder/figures.json"], ["cannot write"]),
+])
+def test_bad_input_gets_one_line_and_a_non_zero_exit(tmp_path, arguments, words):
+    result = bench(*arguments, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("peerstats: ") and "Traceback" not in result.stderr
+    assert all(word in lines[0] for word in words)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,83 @@
+"""`peerstats demo`: migrations, seed, refresh, verify and the coordinator's chart; a second run reuses the data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from peerstats import database
+
+PEERSTATS = str(Path(sys.executable).parent / "peerstats")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def demo(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([PEERSTATS, "--database-url", url, "demo", *args], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == PNG_SIGNATURE
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_the_demo_seeds_verifies_and_draws_then_reuses_its_data(migrated, tmp_path):
+    chart = tmp_path / "chart.png"
+    first = demo(migrated, "--activities", "3000", "--output", str(chart), cwd=tmp_path)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
+    assert "wrote 3,000 activities" in first.stdout and "refreshed:" in first.stdout
+    assert "criteria pass" in first.stdout and "failed" not in first.stdout
+    assert str(chart.resolve()) in first.stdout
+    width, height = png_size(chart)
+    assert width > 800 and height > 500
+    with database.connect(migrated) as conn:
+        assert conn.execute("select count(*) from public.activities").fetchone()[0] == 3000
+
+    chart.unlink()
+    second = demo(migrated, "--activities", "3000", "--output", str(chart), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "reusing the 3,000 activities" in second.stdout and "wrote" not in second.stdout
+    assert chart.exists()
+
+    rebuilt = demo(migrated, "--activities", "2000", "--rebuild", "--output", str(chart), cwd=tmp_path)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rolled back" in rebuilt.stdout and "wrote 2,000 activities" in rebuilt.stdout
+    with database.connect(migrated) as conn:
+        assert conn.execute("select count(*) from public.activities").fetchone()[0] == 2000
+
+
+def test_the_chart_is_the_coordinators_view_through_the_api(migrated, tmp_path):
+    from peerstats import demo as demonstration
+    from peerstats.seed import seed
+
+    with database.connect(migrated) as conn:
+        seed(conn, activities=3000)
+        conn.execute("select public.refresh_stats_views()")
+        source = demonstration.chart_source(conn)
+        path, days = demonstration.draw_chart(conn, source, tmp_path / "chart.png")
+        # The chapter belongs to the coordinator, and the days drawn are those the API gives them.
+        assert conn.execute("select count(*) from public.coordinator_chapters where user_id = %s and chapter_id = %s",
+                            (source.coordinator_id, source.chapter_id)).fetchone()[0] == 1
+        assert days == conn.execute(
+            "select count(*) from private.mv_activity_time_series where chapter_id = %s"
+            " and bucket_date > (now() at time zone 'UTC')::date - 365", (source.chapter_id,)).fetchone()[0]
+    assert png_size(path)[0] > 800
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (["--activities", "0"], ["--activities"]),
+    (["--activities", "ten"], ["--activities"]),
+    (["--output", "/nonexistent-folder/chart.png"], ["cannot write the chart"]),
+])
+def test_bad_input_gets_one_line_and_a_non_zero_exit(migrated, tmp_path, arguments, words):
+    result = demo(migrated, *arguments, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("peerstats: ") and "Traceback" not in result.stderr
+    assert all(word in lines[0] for word in words)
+    with database.connect(migrated) as conn:
+        assert conn.execute("select count(*) from public.activities").fetchone()[0] == 0
