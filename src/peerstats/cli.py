@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 import sys
 from typing import Optional
 
@@ -10,10 +12,13 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from peerstats import database, migrations
+from peerstats import bufdir, database, migrations
 from peerstats.refresh import refresh_stats_views
 from peerstats.cluster import Cluster, default_home
 from peerstats.errors import PeerstatsError
+from peerstats import worker as stats_worker
+from peerstats import freshness
+from peerstats import bench as benchmark, demo as demonstration, seed as seeding, verify as verification
 
 console = Console()
 
@@ -71,8 +76,9 @@ def db_down(ctx: click.Context, steps: int, all_: bool) -> None:
 @click.pass_context
 def db_status(ctx: click.Context) -> None:
     """List applied and pending migrations."""
-    with database.connect(url_of(ctx)) as conn, migrations.Runner(conn) as runner:
-        states = runner.status()
+    # Reading the history needs no runner lock: status works while another runner is busy.
+    with database.connect(url_of(ctx)) as conn:
+        states = migrations.Runner(conn).status()
     table = Table("version", "name", "state")
     for state in states:
         table.add_row(state.migration.version, state.migration.name, "applied" if state.applied else "pending")
@@ -120,10 +126,152 @@ def refresh(ctx: click.Context, no_wait: bool) -> None:
         raise PeerstatsError("a view failed to refresh (see the table above)")
 
 
-@app.group("bench", invoke_without_command=True)
+@app.command("worker")
+@click.option("--debounce-ms", type=click.IntRange(min=0), default=150, show_default=True,
+              help="Refresh once no change has been signalled for this long...")
+@click.option("--max-delay-ms", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="...but no later than this after the first unrefreshed change.")
 @click.pass_context
-def bench(ctx: click.Context) -> None:
-    """Benchmarks that print measured figures, the materialized views against the plain ones."""
+def worker(ctx: click.Context, debounce_ms: int, max_delay_ms: int) -> None:
+    """Keep the materialized views fresh within seconds of every change, until SIGTERM or SIGINT."""
+    if max_delay_ms < debounce_ms:
+        raise click.BadParameter("must be at least --debounce-ms", param_hint="--max-delay-ms")
+    stats_worker.run_until_signalled(url_of(ctx), stats_worker.Timing(debounce_ms / 1000, max_delay_ms / 1000))
+
+
+@app.command("seed")
+@click.option("--activities", type=int, required=True, help="Activity rows to write, duplicates and soft-deleted ones included.")
+@click.option("--chapters", type=int, default=20, show_default=True)
+@click.option("--mentors", type=int, default=100, show_default=True, help="At least --chapters.")
+@click.option("--years", type=int, default=2, show_default=True, help="The last N years, up to today (UTC); 1 to 5.")
+@click.option("--seed", "seed_value", type=int, default=0, show_default=True, help="The same seed gives the same data (all day: the data ends at the last midnight UTC).")
+@click.option("--append", is_flag=True, help="Add to a database that already holds activities.")
+@click.option("--no-refresh", is_flag=True, help="Leave the materialized views as they are (default: refresh them).")
+@click.pass_context
+def seed(ctx: click.Context, activities: int, chapters: int, mentors: int, years: int, seed_value: int,
+         append: bool, no_refresh: bool) -> None:
+    """Write realistic synthetic activities, chapters, mentors and coordinators, generated inside PostgreSQL."""
+    seeding.check_parameters(activities=activities, chapters=chapters, mentors=mentors, years=years, seed=seed_value)
+    with database.connect(url_of(ctx)) as conn:
+        seeding.seed_with_progress(conn, console, activities=activities, chapters=chapters, mentors=mentors,
+                                   years=years, seed=seed_value, append=append)
+        if not no_refresh:
+            console.print("refreshed: " + demonstration.describe_refresh(refresh_stats_views(conn)), soft_wrap=True)
+
+
+@app.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
+@click.pass_context
+def verify(ctx: click.Context, as_json: bool) -> None:
+    """Measure every acceptance criterion of the spec on the current database; exit 1 if one fails."""
+    with Console(stderr=True).status("verify") as status:
+        report = verification.verify(url_of(ctx), step=lambda title: status.update(f"verify: {title}"))
+    if as_json:
+        click.echo(report.to_json(), nl=False)
+    else:
+        verification.print_report(console, report)
+    if report.failures:
+        raise PeerstatsError(report.summary())
+
+
+@app.command("demo")
+@click.option("--activities", type=int, default=100_000, show_default=True, help="Activities to seed into an empty database.")
+@click.option("--rebuild", is_flag=True, help="Roll every migration back (dropping the data), apply them again and reseed.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="peerstats-demo.png",
+              show_default=True, help="Where to draw the chart (PNG).")
+@click.pass_context
+def demo(ctx: click.Context, activities: int, rebuild: bool, output: pathlib.Path) -> None:
+    """The main job: the embedded cluster, migrations, 100k activities, refresh, verify, and a coordinator's chart."""
+    report = demonstration.run(url_of(ctx), activities=activities, rebuild=rebuild, output=output, console=console)
+    if report.failures:
+        raise PeerstatsError(f"verify: {report.summary()}")
+
+
+@app.group("bench", invoke_without_command=True)
+@click.option("--sizes", default=",".join(str(size) for size in benchmark.DEFAULT_SIZES), show_default=True,
+              help="Activity counts to measure, separated by commas.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="bench-results.json",
+              show_default=True, help="Where to write the figures (JSON).")
+@click.pass_context
+def bench(ctx: click.Context, sizes: str, output: pathlib.Path) -> None:
+    """Benchmarks that print measured figures, the materialized views against the plain ones.
+
+    Without a subcommand: seeding, refresh (plain and concurrent) and dashboard query latency
+    (materialized, plain, and through the API) at each size, on a throwaway cluster of its own;
+    it never touches the database of --database-url.
+    """
+    if ctx.invoked_subcommand is None:
+        benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console)
+
+
+@bench.command("freshness")
+@click.option("--activities", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Activities seeded before the load.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
+              help="Activities inserted a second during the load.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=30, show_default=True,
+              help="Seconds of load.")
+@click.option("--debounce-ms", type=click.IntRange(min=0), default=150, show_default=True, help="The worker's debounce.")
+@click.option("--max-delay-ms", type=click.IntRange(min=0), default=1000, show_default=True, help="The worker's max delay.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="Also write the figures as JSON here.")
+@click.pass_context
+def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: float, debounce_ms: int,
+                    max_delay_ms: int, output: Optional[pathlib.Path]) -> None:
+    """Staleness of the dashboard while activities are written and the worker refreshes.
+
+    Runs on a throwaway cluster of its own, or on the database of --database-url, which it
+    migrates, seeds and writes to: give only a database you can throw away.
+    """
+    if max_delay_ms < debounce_ms:
+        raise click.BadParameter("must be at least --debounce-ms", param_hint="--max-delay-ms")
+    result = freshness.run(ctx.find_root().obj, activities=activities, rate=rate, duration=duration,
+                           timing=stats_worker.Timing(debounce_ms / 1000, max_delay_ms / 1000),
+                           progress=lambda step: console.print(f"[dim]{step}[/dim]"))
+    freshness.print_report(console, result)
+    if output:
+        output.write_text(json.dumps(result.as_json(), indent=2, default=str) + "\n")
+        console.print(f"wrote {output}")
+
+
+@app.group("bufdir")
+def bufdir_app() -> None:
+    """The annual Bufdir export and its reconciliation with the dashboard."""
+
+
+# The years an export may ask for, checked before any database work.
+BUFDIR_YEAR = click.IntRange(bufdir.FIRST_YEAR, bufdir.last_plausible_year())
+
+
+@bufdir_app.command("export")
+@click.option("--year", type=BUFDIR_YEAR, required=True, help="UTC calendar year.")
+@click.option("--format", "output_format", type=click.Choice(bufdir.FORMATS), default="json", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path),
+              help="File to write (whole or not at all); default: standard output.")
+@click.pass_context
+def bufdir_export(ctx: click.Context, year: int, output_format: str, output: Optional[pathlib.Path]) -> None:
+    """Per chapter: activities, hours and active mentors of one UTC year, and per activity type."""
+    with database.connect(url_of(ctx)) as conn:
+        text = bufdir.export_text(conn, year, output_format)
+    bufdir.write_output(text, output)
+
+
+@bufdir_app.command("validate")
+@click.option("--year", type=BUFDIR_YEAR, help="UTC calendar year; default: every year with data.")
+@click.option("--reference", is_flag=True,
+              help="First load the shipped reference dataset into this empty database, refresh, and check "
+                   "the export against its hand-written expected files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
+@click.pass_context
+def bufdir_validate(ctx: click.Context, year: Optional[int], reference: bool, as_json: bool) -> None:
+    """Reconcile the export with the dashboard's materialized views and the plain views; exit 1 on a difference."""
+    with database.connect(url_of(ctx)) as conn:
+        validation = bufdir.validate(conn, year=year, with_reference=reference)
+    if as_json:
+        click.echo(bufdir.validation_json(validation), nl=False)
+    else:
+        bufdir.print_validation(console, validation)
+    if validation.failures:
+        raise PeerstatsError(validation.summary())
 
 
 def main() -> None:
