@@ -101,14 +101,28 @@ def test_counted_activities_exclude_deleted_duplicate_and_non_counting(conn, han
         (COUNTED | {"d01", "d02", "d03"}) - {"c11", "c10", "c07"}
 
 
+def relations_read_by(conn, view: str) -> set[str]:
+    return {r[0] for r in conn.execute(
+        "select distinct d.refobjid::regclass::text from pg_depend d join pg_rewrite r on r.oid = d.objid "
+        "where r.ev_class = %s::regclass and d.refobjid <> r.ev_class and d.refclassid = 'pg_class'::regclass",
+        (view,))}
+
+
 def test_counted_activities_have_no_other_way_in(conn, hand_checked):
-    """The plain views read activities through private.counted_activities and through nothing else."""
-    for view in ("public.v_activity_time_series", "public.v_chapter_stats", "public.v_peer_mentor_stats"):
-        read_relations = {r[0] for r in conn.execute(
-            "select distinct d.refobjid::regclass::text from pg_depend d join pg_rewrite r on r.oid = d.objid "
-            "where r.ev_class = %s::regclass and d.refobjid <> r.ev_class and d.refclassid = 'pg_class'::regclass",
-            (view,))}
-        assert read_relations == {"private.counted_activities"}, view
+    """The plain and the materialized views read the same aggregates, and those read activities
+    through private.counted_activities and through nothing else."""
+    aggregate_of = {
+        "public.v_activity_time_series": "private.activity_time_series_live",
+        "private.mv_activity_time_series": "private.activity_time_series_live",
+        "public.v_chapter_stats": "private.chapter_stats_live",
+        "private.mv_chapter_stats": "private.chapter_stats_live",
+        "public.v_peer_mentor_stats": "private.peer_mentor_stats_live",
+        "private.mv_peer_mentor_stats": "private.peer_mentor_stats_live",
+    }
+    for view, aggregate in aggregate_of.items():
+        assert relations_read_by(conn, view) == {aggregate}, view
+    for aggregate in set(aggregate_of.values()):
+        assert relations_read_by(conn, aggregate) == {"private.counted_activities"}, aggregate
 
 
 @pytest.mark.parametrize("time_zone", ["UTC", "Europe/Oslo", "America/Los_Angeles", "Pacific/Kiritimati"])

@@ -78,14 +78,6 @@ def test_the_comment_states_the_staleness_window_and_where_to_read_the_last_refr
     assert "public.stats_freshness" in comment and f"'{view}'" in comment
 
 
-@pytest.mark.parametrize("view", MATERIALIZED_VIEWS)
-def test_the_views_read_the_counting_rule_only(migrated, conn, view):
-    assert {r[0] for r in conn.execute(
-        "select distinct d.refobjid::regclass::text from pg_depend d join pg_rewrite r on r.oid = d.objid "
-        "where r.ev_class = %s::regclass and d.refobjid <> r.ev_class and d.refclassid = 'pg_class'::regclass",
-        (f"private.{view}",))} == {"private.counted_activities"}
-
-
 def acl(conn, relation: str) -> set[tuple[str, str]]:
     """(grantee, privilege) of a relation's grants; PUBLIC shows as 'PUBLIC'."""
     return set(conn.execute(

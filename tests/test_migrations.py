@@ -389,4 +389,5 @@ def test_the_materialized_views_down_script_drops_what_the_up_script_made(migrat
     ).fetchall()
     assert [r[0] for r in leftovers] == sorted(
         [*(f"public.{t}" for t in BASE_TABLES), "private.counted_activities",
+         "private.activity_time_series_live", "private.chapter_stats_live", "private.peer_mentor_stats_live",
          "public.v_activity_time_series", "public.v_chapter_stats", "public.v_peer_mentor_stats"])

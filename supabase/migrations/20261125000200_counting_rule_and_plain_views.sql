@@ -54,20 +54,19 @@ grant execute on function private.stats_chapter_ids() to authenticated, service_
 revoke all on private.counted_activities from public, anon, authenticated;
 grant select on private.counted_activities to authenticated, service_role;
 
--- Dates are UTC calendar days and months, whatever the session's time zone.
-create view public.v_activity_time_series
+-- The three aggregates, written once: the plain views below filter them per caller, and the
+-- materialized views store them whole. Dates are UTC calendar days and months, whatever the
+-- session's time zone. security_invoker, so row security still decides what a caller reads.
+create view private.activity_time_series_live
 with (security_invoker = true) as
 select (date_trunc('day', c.recorded_at at time zone 'UTC'))::date as bucket_date,
        c.chapter_id,
        count(*) as activity_count,
        sum(c.duration_minutes) / 60.0 as total_hours
 from private.counted_activities c
-where c.chapter_id = any ((select private.stats_chapter_ids())::uuid[])
 group by 1, 2;
-comment on view public.v_activity_time_series is
-  'Daily activity count and hours per chapter, computed live (the reference for mv_activity_time_series and the fallback when it is stale).';
 
-create view public.v_chapter_stats
+create view private.chapter_stats_live
 with (security_invoker = true) as
 select c.chapter_id,
        (date_trunc('month', c.recorded_at at time zone 'UTC'))::date as month_start,
@@ -75,15 +74,9 @@ select c.chapter_id,
        sum(c.duration_minutes) / 60.0 as total_hours,
        count(distinct c.peer_mentor_id) as active_mentor_count
 from private.counted_activities c
-where c.chapter_id = any ((select private.stats_chapter_ids())::uuid[])
 group by 1, 2;
-comment on view public.v_chapter_stats is
-  'Monthly activity count, hours and active mentors per chapter, computed live.';
 
--- Mentor rows need no chapter filter: row security on activities already shows a caller
--- either all of a mentor's activities in a chapter (as its coordinator, or as that mentor)
--- or none of them, so every group is whole.
-create view public.v_peer_mentor_stats
+create view private.peer_mentor_stats_live
 with (security_invoker = true) as
 select c.peer_mentor_id,
        c.chapter_id,
@@ -92,6 +85,37 @@ select c.peer_mentor_id,
        sum(c.duration_minutes) / 60.0 as total_hours
 from private.counted_activities c
 group by 1, 2, 3;
+
+revoke all on private.activity_time_series_live, private.chapter_stats_live, private.peer_mentor_stats_live
+  from public, anon, authenticated;
+grant select on private.activity_time_series_live, private.chapter_stats_live, private.peer_mentor_stats_live
+  to authenticated, service_role;
+
+-- The chapter filter is on a grouping column, so PostgreSQL applies it to the activities
+-- before aggregating (through activities_chapter_id_recorded_at), not to the finished groups.
+create view public.v_activity_time_series
+with (security_invoker = true) as
+select bucket_date, chapter_id, activity_count, total_hours
+from private.activity_time_series_live
+where chapter_id = any ((select private.stats_chapter_ids())::uuid[]);
+comment on view public.v_activity_time_series is
+  'Daily activity count and hours per chapter, computed live (the reference for mv_activity_time_series and the fallback when it is stale).';
+
+create view public.v_chapter_stats
+with (security_invoker = true) as
+select chapter_id, month_start, activity_count, total_hours, active_mentor_count
+from private.chapter_stats_live
+where chapter_id = any ((select private.stats_chapter_ids())::uuid[]);
+comment on view public.v_chapter_stats is
+  'Monthly activity count, hours and active mentors per chapter, computed live.';
+
+-- Mentor rows need no chapter filter: row security on activities already shows a caller
+-- either all of a mentor's activities in a chapter (as its coordinator, or as that mentor)
+-- or none of them, so every group is whole.
+create view public.v_peer_mentor_stats
+with (security_invoker = true) as
+select peer_mentor_id, chapter_id, month_start, activity_count, total_hours
+from private.peer_mentor_stats_live;
 comment on view public.v_peer_mentor_stats is
   'Monthly activity count and hours per mentor and chapter, computed live.';
 

@@ -12,38 +12,26 @@
 
 create extension if not exists pg_cron;
 
--- Each view is stored in the order of its chapter index, so a chapter's rows sit together
--- on few pages; a concurrent refresh appends changed rows, and a plain refresh restores it.
+-- The stored aggregates are the same views the plain views filter (migration 200), so the two
+-- cannot drift apart. Each is stored in the order of its chapter index, so a chapter's rows
+-- sit together on few pages; a concurrent refresh appends changed rows, and a plain refresh
+-- restores the order.
 create materialized view private.mv_activity_time_series as
-select (date_trunc('day', c.recorded_at at time zone 'UTC'))::date as bucket_date,
-       c.chapter_id,
-       count(*) as activity_count,
-       sum(c.duration_minutes) / 60.0 as total_hours
-from private.counted_activities c
-group by 1, 2
-order by 2, 1
+select bucket_date, chapter_id, activity_count, total_hours
+from private.activity_time_series_live
+order by chapter_id, bucket_date
 with data;
 
 create materialized view private.mv_chapter_stats as
-select c.chapter_id,
-       (date_trunc('month', c.recorded_at at time zone 'UTC'))::date as month_start,
-       count(*) as activity_count,
-       sum(c.duration_minutes) / 60.0 as total_hours,
-       count(distinct c.peer_mentor_id) as active_mentor_count
-from private.counted_activities c
-group by 1, 2
-order by 1, 2
+select chapter_id, month_start, activity_count, total_hours, active_mentor_count
+from private.chapter_stats_live
+order by chapter_id, month_start
 with data;
 
 create materialized view private.mv_peer_mentor_stats as
-select c.peer_mentor_id,
-       c.chapter_id,
-       (date_trunc('month', c.recorded_at at time zone 'UTC'))::date as month_start,
-       count(*) as activity_count,
-       sum(c.duration_minutes) / 60.0 as total_hours
-from private.counted_activities c
-group by 1, 2, 3
-order by 2, 3, 1
+select peer_mentor_id, chapter_id, month_start, activity_count, total_hours
+from private.peer_mentor_stats_live
+order by chapter_id, month_start, peer_mentor_id
 with data;
 
 -- Unique indexes on plain columns: what REFRESH MATERIALIZED VIEW CONCURRENTLY requires.
