@@ -12,13 +12,15 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from peerstats import bufdir, database, migrations
-from peerstats.refresh import refresh_stats_views
+from peerstats import bench as benchmark
+from peerstats import bufdir, database, freshness, migrations
+from peerstats import demo as demonstration
+from peerstats import seed as seeding
+from peerstats import verify as verification
+from peerstats import worker as stats_worker
 from peerstats.cluster import Cluster, default_home
 from peerstats.errors import PeerstatsError
-from peerstats import worker as stats_worker
-from peerstats import freshness
-from peerstats import bench as benchmark, demo as demonstration, seed as seeding, verify as verification
+from peerstats.refresh import refresh_stats_views
 
 console = Console()
 
@@ -126,6 +128,12 @@ def refresh(ctx: click.Context, no_wait: bool) -> None:
         raise PeerstatsError("a view failed to refresh (see the table above)")
 
 
+def worker_timing(debounce_ms: int, max_delay_ms: int) -> stats_worker.Timing:
+    if max_delay_ms < debounce_ms:
+        raise click.BadParameter("must be at least --debounce-ms", param_hint="--max-delay-ms")
+    return stats_worker.Timing(debounce_ms / 1000, max_delay_ms / 1000)
+
+
 @app.command("worker")
 @click.option("--debounce-ms", type=click.IntRange(min=0), default=150, show_default=True,
               help="Refresh once no change has been signalled for this long...")
@@ -134,9 +142,7 @@ def refresh(ctx: click.Context, no_wait: bool) -> None:
 @click.pass_context
 def worker(ctx: click.Context, debounce_ms: int, max_delay_ms: int) -> None:
     """Keep the materialized views fresh within seconds of every change, until SIGTERM or SIGINT."""
-    if max_delay_ms < debounce_ms:
-        raise click.BadParameter("must be at least --debounce-ms", param_hint="--max-delay-ms")
-    stats_worker.run_until_signalled(url_of(ctx), stats_worker.Timing(debounce_ms / 1000, max_delay_ms / 1000))
+    stats_worker.run_until_signalled(url_of(ctx), worker_timing(debounce_ms, max_delay_ms))
 
 
 @app.command("seed")
@@ -222,10 +228,8 @@ def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: 
     Runs on a throwaway cluster of its own, or on the database of --database-url, which it
     migrates, seeds and writes to: give only a database you can throw away.
     """
-    if max_delay_ms < debounce_ms:
-        raise click.BadParameter("must be at least --debounce-ms", param_hint="--max-delay-ms")
     result = freshness.run(ctx.find_root().obj, activities=activities, rate=rate, duration=duration,
-                           timing=stats_worker.Timing(debounce_ms / 1000, max_delay_ms / 1000),
+                           timing=worker_timing(debounce_ms, max_delay_ms),
                            progress=lambda step: console.print(f"[dim]{step}[/dim]"))
     freshness.print_report(console, result)
     if output:
