@@ -13,15 +13,13 @@ import pytest
 
 from peerstats import database
 from peerstats.cluster import throwaway_cluster
-from peerstats.migrations import Runner
+from peerstats.migrations import apply_all
 
 
 @pytest.fixture(scope="session")
 def cluster():
-    cluster = throwaway_cluster()
-    cluster.ensure_running()
-    yield cluster
-    cluster.destroy()
+    with throwaway_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +38,8 @@ SQL_DIR = Path(__file__).parent / "sql"
 
 def migrate_afresh(url: str) -> None:
     """Roll every migration back, then apply them all again: empty tables, fresh objects."""
-    with database.connect(url) as connection, Runner(connection) as runner:
-        for _ in runner.down(None):
-            pass
-        for _ in runner.up():
-            pass
+    with database.connect(url) as connection:
+        apply_all(connection, afresh=True)
 
 
 @pytest.fixture

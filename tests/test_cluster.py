@@ -10,12 +10,13 @@ import os
 import pwd
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from peerstats.cluster import Cluster, throwaway_cluster
+from peerstats.cluster import Cluster
 
 PEERSTATS = Path(sys.executable).parent / "peerstats"
 
@@ -23,9 +24,9 @@ PEERSTATS = Path(sys.executable).parent / "peerstats"
 @pytest.fixture
 def fresh_home():
     """An empty temporary folder for a cluster; the cluster in it is destroyed afterwards."""
-    cluster = throwaway_cluster()
-    yield cluster.home
-    cluster.destroy()
+    home = Path(tempfile.mkdtemp(prefix="peerstats-"))
+    yield home
+    Cluster(home).destroy()
 
 
 def expected_owner_uid() -> int:

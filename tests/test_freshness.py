@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-from peerstats.freshness import DASHBOARD_QUERIES, percentile
+from peerstats.bench import percentile
+from peerstats.freshness import DASHBOARD_QUERIES
 
 
 def test_percentile_is_nearest_rank():

@@ -92,10 +92,8 @@ def statistics_totals(conn) -> dict[str, tuple]:
 @pytest.fixture(scope="module")
 def empty_cluster_url():
     """A new cluster that has never seen peerstats: no Supabase roles, no auth schema."""
-    cluster = throwaway_cluster()
-    url = cluster.ensure_running()
-    yield url
-    cluster.destroy()
+    with throwaway_cluster() as cluster:
+        yield cluster.url
 
 
 def test_up_down_up_on_an_empty_database_through_the_command_line(empty_cluster_url):

@@ -11,10 +11,13 @@ import time
 from datetime import date
 
 import pytest
+from psycopg import sql
 
 from conftest import SQL_DIR, except_all_both_ways, migrate_afresh
+
 from peerstats import database
 from peerstats.postgrest import request
+from peerstats.verify import explain, plan_nodes
 
 TWELVE_MONTHS = (date(2024, 1, 1), date(2025, 1, 1))
 INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
@@ -46,16 +49,6 @@ def hundred_thousand(db_url):
     return coordinator, five_chapters
 
 
-def plan_nodes(node: dict):
-    yield node
-    for child in node.get("Plans", []):
-        yield from plan_nodes(child)
-
-
-def explain(conn, query: str, params) -> dict:
-    return conn.execute("explain (analyze, format json) " + query, params).fetchone()[0][0]
-
-
 def one_chapter(conn) -> str:
     return conn.execute("select id from public.chapters where name = 'Plan chapter 07'").fetchone()[0]
 
@@ -63,8 +56,8 @@ def one_chapter(conn) -> str:
 @pytest.mark.parametrize("view", MATERIALIZED_VIEWS)
 def test_a_12_month_chapter_query_reads_the_chapter_index_in_under_200_ms(hundred_thousand, conn, view):
     column = DATE_COLUMN[view]
-    explained = explain(conn, f"select * from private.{view} where chapter_id = %s and {column} >= %s "
-                              f"and {column} < %s", (one_chapter(conn), *TWELVE_MONTHS))
+    query = sql.SQL(f"select * from private.{view} where chapter_id = %s and {column} >= %s and {column} < %s")
+    explained = explain(conn, query, (one_chapter(conn), *TWELVE_MONTHS))
     nodes = list(plan_nodes(explained["Plan"]))
     assert [n["Index Name"] for n in nodes if n["Node Type"] in INDEX_SCANS] == [CHAPTER_INDEX[view]], nodes
     assert not any(n["Node Type"] == "Seq Scan" for n in nodes)
@@ -74,8 +67,8 @@ def test_a_12_month_chapter_query_reads_the_chapter_index_in_under_200_ms(hundre
 def test_a_date_range_over_all_chapters_reads_the_bucket_date_index(hundred_thousand, conn):
     # A month of every chapter: 600 of the 14,600 rows. (Twelve months would be half the view,
     # which PostgreSQL rightly reads whole.)
-    explained = explain(conn, "select * from private.mv_activity_time_series where bucket_date >= %s "
-                              "and bucket_date < %s", (date(2024, 6, 1), date(2024, 7, 1)))
+    query = sql.SQL("select * from private.mv_activity_time_series where bucket_date >= %s and bucket_date < %s")
+    explained = explain(conn, query, (date(2024, 6, 1), date(2024, 7, 1)))
     nodes = list(plan_nodes(explained["Plan"]))
     assert [n["Index Name"] for n in nodes if n["Node Type"] in INDEX_SCANS] == ["mv_activity_time_series_bucket_date"]
     assert explained["Execution Time"] < 200

@@ -211,13 +211,11 @@ def test_worker_stops_cleanly_on_signal(migrated, conn, start_worker, signum):
 @pytest.fixture
 def restartable_cluster():
     """A cluster of its own, so restarting it disturbs no other test."""
-    cluster = throwaway_cluster()
-    url = cluster.ensure_running()
-    migrate_afresh(url)
-    with database.connect(url) as conn:
-        conn.execute((SQL_DIR / "hand_checked_dataset.sql").read_text())
-    yield cluster
-    cluster.destroy()
+    with throwaway_cluster() as cluster:
+        migrate_afresh(cluster.url)
+        with database.connect(cluster.url) as conn:
+            conn.execute((SQL_DIR / "hand_checked_dataset.sql").read_text())
+        yield cluster
 
 
 def test_worker_survives_a_database_restart_and_catches_up(restartable_cluster, start_worker):

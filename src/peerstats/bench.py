@@ -15,6 +15,7 @@ process's own peak (ru_maxrss) is reported beside it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import resource
@@ -76,6 +77,15 @@ def peak_rss_kib(pid: int) -> int | None:
     return None
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (a value that was measured, never an interpolation); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = math.ceil(round(fraction * len(ordered), 9))
+    return ordered[max(0, min(len(ordered) - 1, rank - 1))]
+
+
 @dataclass(frozen=True)
 class Series:
     """One query measured repeatedly: milliseconds per run, client side (what the dashboard waits)."""
@@ -84,11 +94,11 @@ class Series:
 
     @property
     def p50(self) -> float:
-        return statistics.median(self.samples)
+        return percentile(self.samples, 0.5)
 
     @property
     def p95(self) -> float:
-        return statistics.quantiles(self.samples, n=20, method="inclusive")[18]
+        return percentile(self.samples, 0.95)
 
     def as_dict(self) -> dict[str, Any]:
         return {"p50_ms": round(self.p50, 3), "p95_ms": round(self.p95, 3), "runs": len(self.samples)}
@@ -162,11 +172,7 @@ def bench_queries(conn: psycopg.Connection, scope: verify.Scope) -> list[dict[st
 def bench_size(url: str, activities: int, console: Console) -> dict[str, Any]:
     console.rule(f"{activities:,} activities")
     with database.connect(url, application_name="peerstats bench") as conn:
-        with migrations.Runner(conn) as runner:
-            for _ in runner.down(None):
-                pass
-            for _ in runner.up():
-                pass
+        migrations.apply_all(conn, afresh=True)
         backend = conn.info.backend_pid
         before_kib = peak_rss_kib(backend)
         result = seeding.seed_with_progress(conn, console, activities=activities)
@@ -188,19 +194,15 @@ def bench_size(url: str, activities: int, console: Console) -> dict[str, Any]:
 def run(sizes: list[int], *, output: Path, console: Console) -> dict[str, Any]:
     """Measure every size on a new throwaway cluster, print the tables and write `output` (JSON)."""
     check_writable(output)
-    cluster = throwaway_cluster()
-    try:
-        with console.status("creating a throwaway PostgreSQL cluster"):
-            url = cluster.ensure_running()
-        with database.connect(url) as conn:
+    console.print("[dim]creating a throwaway PostgreSQL cluster[/dim]")
+    with throwaway_cluster() as cluster:
+        with database.connect(cluster.url) as conn:
             server = dict(conn.execute(
                 "select name, current_setting(name) from pg_settings"
                 " where name in ('server_version', 'shared_buffers', 'work_mem', 'max_parallel_workers_per_gather')"
             ).fetchall())
         started = datetime.now(timezone.utc)
-        results = [bench_size(url, size, console) for size in sizes]
-    finally:
-        cluster.destroy()
+        results = [bench_size(cluster.url, size, console) for size in sizes]
     document = {
         "measured_at": started.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

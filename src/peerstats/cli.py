@@ -20,7 +20,7 @@ from peerstats import verify as verification
 from peerstats import worker as stats_worker
 from peerstats.cluster import Cluster, default_home
 from peerstats.errors import PeerstatsError
-from peerstats.refresh import refresh_stats_views
+from peerstats.refresh import describe_refresh, refresh_stats_views
 
 console = Console()
 
@@ -162,7 +162,7 @@ def seed(ctx: click.Context, activities: int, chapters: int, mentors: int, years
         seeding.seed_with_progress(conn, console, activities=activities, chapters=chapters, mentors=mentors,
                                    years=years, seed=seed_value, append=append)
         if not no_refresh:
-            console.print("refreshed: " + demonstration.describe_refresh(refresh_stats_views(conn)), soft_wrap=True)
+            console.print("refreshed: " + describe_refresh(refresh_stats_views(conn)), soft_wrap=True)
 
 
 @app.command("verify")

@@ -13,6 +13,8 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -159,6 +161,13 @@ class Cluster:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def throwaway_cluster() -> Cluster:
-    """A cluster in a new temporary folder, for tests and benchmarks that must not touch the user's."""
-    return Cluster(Path(tempfile.mkdtemp(prefix="peerstats-")))
+@contextmanager
+def throwaway_cluster() -> Iterator[Cluster]:
+    """A running cluster in a new temporary folder, removed on exit: for tests and benchmarks
+    that must not touch the user's."""
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="peerstats-")))
+    try:
+        cluster.ensure_running()
+        yield cluster
+    finally:
+        cluster.destroy()

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from peerstats import chart, database, migrations, postgrest, seed as seeding, verify
 from peerstats.errors import PeerstatsError
-from peerstats.refresh import ViewRefresh, refresh_stats_views
+from peerstats.refresh import describe_refresh, refresh_stats_views
 
 CHART_DAYS = 365
 
@@ -31,12 +31,11 @@ class ChartSource:
 
 
 def migrate(conn: psycopg.Connection, console: Console, *, rebuild: bool) -> None:
-    with migrations.Runner(conn) as runner:
-        if rebuild:
-            for migration in runner.down(None):
-                console.print(f"rolled back {migration.filename}")
-        applied = [migration.filename for migration in runner.up()]
-    console.print(f"applied {', '.join(applied)}" if applied else "migrations: up to date", soft_wrap=True)
+    rolled_back, applied = migrations.apply_all(conn, afresh=rebuild)
+    for migration in rolled_back:
+        console.print(f"rolled back {migration.filename}")
+    console.print(f"applied {', '.join(m.filename for m in applied)}" if applied else "migrations: up to date",
+                  soft_wrap=True)
 
 
 def chart_source(conn: psycopg.Connection) -> ChartSource:
@@ -105,9 +104,3 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
         f"  chart:   {path.resolve()} ({source.chapter_name}, {day_count} days with activity, read through the API)",
         soft_wrap=True)
     return report
-
-
-def describe_refresh(results: list[ViewRefresh]) -> str:
-    return ", ".join(
-        f"{r.view_name} {float(r.refresh_ms):.0f} ms" if r.refresh_ms is not None else f"{r.view_name} {r.status}"
-        for r in results)

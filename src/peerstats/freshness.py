@@ -17,7 +17,6 @@ so the concurrent figure is the one to watch.
 
 from __future__ import annotations
 
-import math
 import statistics
 import threading
 import time
@@ -31,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from peerstats import database, migrations, postgrest, verify
+from peerstats.bench import percentile
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
 from peerstats.refresh import refresh_stats_views
@@ -127,15 +127,6 @@ class Report:
         return document
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = math.ceil(round(fraction * len(ordered), 9))
-    return ordered[max(0, min(len(ordered) - 1, rank - 1))]
-
-
 def summary(values: list[float]) -> dict[str, float]:
     return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values, default=float("nan")),
             "mean": statistics.fmean(values) if values else float("nan")}
@@ -147,19 +138,14 @@ def bench_database(database_url: str | None):
     if database_url:
         yield database_url
         return
-    cluster = throwaway_cluster()
-    try:
-        yield cluster.ensure_running()
-    finally:
-        cluster.destroy()
+    with throwaway_cluster() as cluster:
+        yield cluster.url
 
 
 def prepare(conn: psycopg.Connection, activities: int, progress: Callable[[str], None]) -> Setting:
     """Migrate, seed, and choose the coordinator, chapters, mentors and type the probes use."""
     progress("applying migrations")
-    with migrations.Runner(conn) as runner:
-        for _ in runner.up():
-            pass
+    migrations.apply_all(conn)
     progress(f"seeding {activities:,} activities")
     seed(conn, activities=activities)
     found = conn.execute(

@@ -155,6 +155,14 @@ class Runner:
             yield migration
 
 
+def apply_all(conn: psycopg.Connection, *, afresh: bool = False) -> tuple[list[Migration], list[Migration]]:
+    """Apply every pending migration, after rolling every applied one back when `afresh`
+    (dropping the data); return (rolled back, applied)."""
+    with Runner(conn) as runner:
+        rolled_back = list(runner.down(None)) if afresh else []
+        return rolled_back, list(runner.up())
+
+
 def describe(failure: psycopg.Error) -> str:
     """PostgreSQL's message with its detail and hint, on one line."""
     diag = failure.diag

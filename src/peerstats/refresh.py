@@ -24,3 +24,10 @@ def refresh_stats_views(conn: psycopg.Connection, *, wait: bool = True) -> list[
         (wait,),
     ).fetchall()
     return [ViewRefresh(*row) for row in rows]
+
+
+def describe_refresh(results: list[ViewRefresh]) -> str:
+    """One line: each view's refresh time, or its status when it did not refresh."""
+    return ", ".join(
+        f"{r.view_name} {float(r.refresh_ms):.0f} ms" if r.refresh_ms is not None else f"{r.view_name} {r.status}"
+        for r in results)

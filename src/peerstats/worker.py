@@ -30,7 +30,7 @@ import psycopg
 
 from peerstats import database, migrations
 from peerstats.errors import PeerstatsError
-from peerstats.refresh import ViewRefresh, refresh_stats_views
+from peerstats.refresh import ViewRefresh, describe_refresh, refresh_stats_views
 
 CHANNEL = "peerstats_stats_dirty"
 # Recorded by refresh_stats_views() in private.refresh_runs.requested_by.
@@ -165,11 +165,8 @@ class Worker:
         views = refresh_stats_views(conn, wait=True)
         finished_at = time.monotonic()
         record = RefreshRecord(reason, notifications, dirty_since, called_at, finished_at, views)
-        per_view = ", ".join(
-            f"{v.view_name} {'failed' if v.refresh_ms is None else f'{float(v.refresh_ms):.0f} ms'}" for v in views
-        )
         log.info("refreshed %s in %.0f ms (%s; %.0f ms waiting for another refresh and committing)",
-                 reason, record.total_ms, per_view, record.outside_views_ms)
+                 reason, record.total_ms, describe_refresh(views), record.outside_views_ms)
         for view in views:
             if view.status.startswith("failed"):
                 log.warning("%s %s", view.view_name, view.status)

@@ -5,46 +5,26 @@ begin;
 create extension if not exists pgtap;
 select plan(32);
 
-select table_privs_are('private', 'mv_activity_time_series', 'anon', array[]::text[]);
-select table_privs_are('private', 'mv_activity_time_series', 'authenticated', array[]::text[]);
-select table_privs_are('private', 'mv_activity_time_series', 'service_role', array[]::text[]);
-select table_privs_are('private', 'mv_chapter_stats', 'anon', array[]::text[]);
-select table_privs_are('private', 'mv_chapter_stats', 'authenticated', array[]::text[]);
-select table_privs_are('private', 'mv_chapter_stats', 'service_role', array[]::text[]);
-select table_privs_are('private', 'mv_peer_mentor_stats', 'anon', array[]::text[]);
-select table_privs_are('private', 'mv_peer_mentor_stats', 'authenticated', array[]::text[]);
-select table_privs_are('private', 'mv_peer_mentor_stats', 'service_role', array[]::text[]);
+-- Nothing at all on the materialized views, for any API role.
+select table_privs_are('private', view_name, role_name, array[]::text[])
+from unnest(array['mv_activity_time_series', 'mv_chapter_stats', 'mv_peer_mentor_stats']) as view_name,
+     unnest(array['anon', 'authenticated', 'service_role']) as role_name;
 
-select table_privs_are('public', 'v_activity_time_series', 'anon', array[]::text[]);
-select table_privs_are('public', 'v_activity_time_series', 'authenticated', array['SELECT']);
-select table_privs_are('public', 'v_activity_time_series', 'service_role', array['SELECT']);
-select table_privs_are('public', 'v_chapter_stats', 'anon', array[]::text[]);
-select table_privs_are('public', 'v_chapter_stats', 'authenticated', array['SELECT']);
-select table_privs_are('public', 'v_chapter_stats', 'service_role', array['SELECT']);
-select table_privs_are('public', 'v_peer_mentor_stats', 'anon', array[]::text[]);
-select table_privs_are('public', 'v_peer_mentor_stats', 'authenticated', array['SELECT']);
-select table_privs_are('public', 'v_peer_mentor_stats', 'service_role', array['SELECT']);
-
-select table_privs_are('public', 'activity_time_series', 'anon', array[]::text[]);
-select table_privs_are('public', 'activity_time_series', 'authenticated', array['SELECT']);
-select table_privs_are('public', 'activity_time_series', 'service_role', array['SELECT']);
-select table_privs_are('public', 'chapter_stats', 'anon', array[]::text[]);
-select table_privs_are('public', 'chapter_stats', 'authenticated', array['SELECT']);
-select table_privs_are('public', 'chapter_stats', 'service_role', array['SELECT']);
-select table_privs_are('public', 'peer_mentor_stats', 'anon', array[]::text[]);
-select table_privs_are('public', 'peer_mentor_stats', 'authenticated', array['SELECT']);
-select table_privs_are('public', 'peer_mentor_stats', 'service_role', array['SELECT']);
+-- The plain views and the API views alike: SELECT for authenticated and service_role, nothing for anon.
+select table_privs_are('public', view_name, role_name,
+                       case role_name when 'anon' then array[]::text[] else array['SELECT'] end)
+from unnest(array['v_activity_time_series', 'v_chapter_stats', 'v_peer_mentor_stats',
+                  'activity_time_series', 'chapter_stats', 'peer_mentor_stats']) as view_name,
+     unnest(array['anon', 'authenticated', 'service_role']) as role_name;
 
 select table_privs_are('public', 'stats_freshness', 'anon', array[]::text[]);
 select table_privs_are('public', 'stats_freshness', 'authenticated', array['SELECT']);
 
 set local role authenticated;
 select set_config('request.jwt.claims', '{"sub": "7e570000-0000-4000-8000-0000000005a1", "role": "authenticated"}', true);
-select throws_ok('select * from private.mv_activity_time_series', '42501', null,
-  'authenticated cannot select mv_activity_time_series');
-select throws_ok('select * from private.mv_chapter_stats', '42501', null, 'authenticated cannot select mv_chapter_stats');
-select throws_ok('select * from private.mv_peer_mentor_stats', '42501', null,
-  'authenticated cannot select mv_peer_mentor_stats');
+select throws_ok(format('select * from private.%I', view_name), '42501', null,
+                 format('authenticated cannot select %s', view_name))
+from unnest(array['mv_activity_time_series', 'mv_chapter_stats', 'mv_peer_mentor_stats']) as view_name;
 reset role;
 
 select * from finish();

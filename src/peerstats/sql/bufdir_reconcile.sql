@@ -27,43 +27,43 @@ exported as (
   cross join lateral private.bufdir_export(y.year) e
   where e.activity_type is null  -- the chapter's total row
 ),
-materialized_chapters as (
-  select extract(year from m.month_start)::int as year, m.chapter_id,
-         sum(m.activity_count)::bigint as activity_count,
-         sum(round(m.total_hours * 60))::bigint as total_minutes
+-- The dashboard's figures and the live ones, side by side as two sources of the same shape.
+chapter_months as (
+  select 'dashboard' as source, m.month_start, m.chapter_id, m.activity_count, m.total_hours
   from private.mv_chapter_stats m
-  where extract(year from m.month_start)::int in (select year from years)
-  group by 1, 2
-),
-materialized_mentors as (
-  select extract(year from p.month_start)::int as year, p.chapter_id,
-         count(distinct p.peer_mentor_id) as active_mentor_count
-  from private.mv_peer_mentor_stats p
-  where extract(year from p.month_start)::int in (select year from years)
-  group by 1, 2
-),
-live_chapters as (
-  select extract(year from v.month_start)::int as year, v.chapter_id,
-         sum(v.activity_count)::bigint as activity_count,
-         sum(round(v.total_hours * 60))::bigint as total_minutes
+  union all
+  select 'plain', v.month_start, v.chapter_id, v.activity_count, v.total_hours
   from public.v_chapter_stats v
-  where extract(year from v.month_start)::int in (select year from years)
-  group by 1, 2
 ),
-live_mentors as (
-  select extract(year from v.month_start)::int as year, v.chapter_id,
-         count(distinct v.peer_mentor_id) as active_mentor_count
+mentor_months as (
+  select 'dashboard' as source, p.month_start, p.chapter_id, p.peer_mentor_id
+  from private.mv_peer_mentor_stats p
+  union all
+  select 'plain', v.month_start, v.chapter_id, v.peer_mentor_id
   from public.v_peer_mentor_stats v
-  where extract(year from v.month_start)::int in (select year from years)
-  group by 1, 2
+),
+chapters as (
+  select c.source, extract(year from c.month_start)::int as year, c.chapter_id,
+         sum(c.activity_count)::bigint as activity_count,
+         sum(round(c.total_hours * 60))::bigint as total_minutes
+  from chapter_months c
+  where extract(year from c.month_start)::int in (select year from years)
+  group by 1, 2, 3
+),
+mentors as (
+  select m.source, extract(year from m.month_start)::int as year, m.chapter_id,
+         count(distinct m.peer_mentor_id) as active_mentor_count
+  from mentor_months m
+  where extract(year from m.month_start)::int in (select year from years)
+  group by 1, 2, 3
 )
 select e.year, e.chapter_id, e.chapter_name,
        e.activity_count, e.total_minutes, e.active_mentor_count,
        coalesce(mc.activity_count, 0), coalesce(mc.total_minutes, 0), coalesce(mm.active_mentor_count, 0),
        coalesce(lc.activity_count, 0), coalesce(lc.total_minutes, 0), coalesce(lm.active_mentor_count, 0)
 from exported e
-left join materialized_chapters mc on (mc.year, mc.chapter_id) = (e.year, e.chapter_id)
-left join materialized_mentors mm on (mm.year, mm.chapter_id) = (e.year, e.chapter_id)
-left join live_chapters lc on (lc.year, lc.chapter_id) = (e.year, e.chapter_id)
-left join live_mentors lm on (lm.year, lm.chapter_id) = (e.year, e.chapter_id)
+left join chapters mc on (mc.source, mc.year, mc.chapter_id) = ('dashboard', e.year, e.chapter_id)
+left join mentors mm on (mm.source, mm.year, mm.chapter_id) = ('dashboard', e.year, e.chapter_id)
+left join chapters lc on (lc.source, lc.year, lc.chapter_id) = ('plain', e.year, e.chapter_id)
+left join mentors lm on (lm.source, lm.year, lm.chapter_id) = ('plain', e.year, e.chapter_id)
 order by e.year, e.chapter_name, e.chapter_id;
