@@ -4,6 +4,9 @@ The cluster listens on a Unix socket in a directory only its owner can enter and
 port, so `trust` authentication admits nobody but that owner (and root). initdb refuses to
 run as root, so as root the cluster belongs to the `postgres` system user, whose rights are
 taken with runuser for every server command.
+
+A test cluster may also listen on 127.0.0.1 (clients such as the Supabase CLI cannot use a
+Unix socket); connections over TCP must give a password (scram-sha-256).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +27,8 @@ from peerstats.errors import PeerstatsError
 
 SERVER_SETTINGS = """
 # Written by peerstats: what Supabase's PostgreSQL has and the statistics layer needs.
-listen_addresses = ''
+listen_addresses = '{listen_addresses}'
+port = {port}
 unix_socket_directories = '{socket_dir}'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
@@ -58,11 +63,23 @@ def postgres_bindir() -> Path:
     return bindir
 
 
+def free_tcp_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on at this moment."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @dataclass(frozen=True)
 class Cluster:
     """A PostgreSQL cluster in `home`: data in home/data, socket in home/run, log in home/postgresql.log."""
 
     home: Path
+    # initdb's superuser. Hosted Supabase's is supabase_admin, and postgres is not a superuser
+    # there; a test cluster shaped like it passes superuser="supabase_admin".
+    superuser: str = "postgres"
+    # Also listen on 127.0.0.1 at this port, with password authentication; None: Unix socket only.
+    tcp_port: int | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -77,8 +94,25 @@ class Cluster:
         return self.home / "postgresql.log"
 
     @property
+    def port(self) -> int:
+        # Also names the socket file (.s.PGSQL.<port>); 5432, libpq's default, when no TCP port is set.
+        return self.tcp_port or 5432
+
+    @property
     def url(self) -> str:
-        return f"postgresql://postgres@/postgres?host={quote(str(self.socket_dir), safe='/')}"
+        return self.socket_url(self.superuser)
+
+    def socket_url(self, user: str) -> str:
+        """The URL of database postgres as `user` over the Unix socket (trust: only the owner can reach it)."""
+        return (f"postgresql://{quote(user)}@/postgres?host={quote(str(self.socket_dir), safe='/')}"
+                + (f"&port={self.port}" if self.tcp_port else ""))
+
+    def tcp_url(self, user: str, password: str) -> str:
+        if self.tcp_port is None:
+            raise ValueError("this cluster listens on no TCP port")
+        # The cluster has no certificate; without sslmode=disable the Supabase CLI insists on TLS.
+        return (f"postgresql://{quote(user)}:{quote(password, safe='')}@127.0.0.1:{self.tcp_port}/postgres"
+                "?sslmode=disable")
 
     def _owner_prefix(self) -> list[str]:
         # initdb and the server refuse root; the postgres system user runs them instead.
@@ -122,10 +156,13 @@ class Cluster:
         for path in (self.home, self.socket_dir):
             os.chmod(path, 0o700)
         self._run(
-            "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
+            "initdb", "-D", str(self.data_dir), "-U", self.superuser, "--auth-local=trust",
+            "--auth-host=scram-sha-256",
             "--encoding=UTF8", "--locale=C.UTF-8",
         )
-        settings = SERVER_SETTINGS.format(socket_dir=self.socket_dir)
+        settings = SERVER_SETTINGS.format(
+            socket_dir=self.socket_dir, port=self.port,
+            listen_addresses="127.0.0.1" if self.tcp_port else "")
         # The data directory belongs to the server's user; append as that user too.
         self._append_as_owner(self.data_dir / "postgresql.conf", settings)
 
@@ -162,10 +199,11 @@ class Cluster:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
+def throwaway_cluster(*, superuser: str = "postgres", tcp: bool = False) -> Iterator[Cluster]:
     """A running cluster in a new temporary folder, removed on exit: for tests and benchmarks
-    that must not touch the user's."""
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="peerstats-")))
+    that must not touch the user's. With `tcp` it also listens on a free port of 127.0.0.1."""
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="peerstats-")), superuser=superuser,
+                      tcp_port=free_tcp_port() if tcp else None)
     try:
         cluster.ensure_running()
         yield cluster

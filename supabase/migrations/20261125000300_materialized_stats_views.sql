@@ -10,7 +10,25 @@
 -- private, grant nothing to anon or authenticated, and are read through the public API
 -- views below, which return to each caller only the rows of the matching plain view.
 
-create extension if not exists pg_cron;
+-- pg_cron, in schema pg_catalog as Supabase creates it (never in public, which the API
+-- exposes). On hosted Supabase the project owner enables it in the dashboard beforehand and this
+-- block finds it; a role that may not create it stops the migration here, before anything of it
+-- is applied, with one message saying how to enable it.
+do $pg_cron$
+begin
+  if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
+    create extension pg_cron with schema pg_catalog;
+  end if;
+exception when insufficient_privilege then
+  raise exception using
+    errcode = 'insufficient_privilege',
+    message = pg_catalog.format(
+      'pg_cron is not enabled and role %s may not create it: enable it on Supabase under '
+      'Dashboard > Database > Extensions > pg_cron (or have a superuser run '
+      '"create extension pg_cron with schema pg_catalog"), then apply the migrations again',
+      current_user);
+end
+$pg_cron$;
 
 -- The stored aggregates are the same views the plain views filter (migration 200), so the two
 -- cannot drift apart. Each is stored in the order of its chapter index, so a chapter's rows
@@ -107,7 +125,7 @@ declare
   called_at constant timestamptz := pg_catalog.clock_timestamp();
   run_started timestamptz;
   started timestamptz;
-  outcomes text[] := '{}';
+  outcomes text[] := '{}'::text[];
   -- pg_cron's background workers set no application_name.
   requester constant text := coalesce(nullif(pg_catalog.current_setting('application_name'), ''),
                                       'pg_cron or unnamed client (' || session_user || ')');
