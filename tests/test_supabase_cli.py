@@ -1,0 +1,255 @@
+"""The real Supabase CLI against a throwaway cluster shaped like hosted Supabase.
+
+The cluster's superuser is supabase_admin; migrations run as `postgres`, which is not a
+superuser and holds what Supabase's image grants it (tests/sql/hosted_supabase.sql); pg_cron is
+enabled the way Supabase's dashboard does it (tests/sql/hosted_supabase_enable_pg_cron.sql).
+The CLI connects over TCP with a password, as it would to a hosted project. scripts/install
+puts the pinned CLI in .tools; without it these tests fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from psycopg import sql
+
+from conftest import SQL_DIR
+from peerstats import database
+from peerstats.cluster import Cluster, throwaway_cluster
+from peerstats.migrations import Runner, discover
+
+REPO = Path(__file__).resolve().parents[1]
+SUPABASE_CLI = REPO / ".tools" / "node_modules" / ".bin" / "supabase"
+SUPABASE_CLI_VERSION = "2.117.0"
+PEERSTATS = Path(sys.executable).parent / "peerstats"
+ALL_VERSIONS = [m.version for m in discover()]
+PG_CRON_MESSAGE = ("pg_cron is not enabled and role postgres may not create it: enable it on Supabase under "
+                   "Dashboard > Database > Extensions > pg_cron")
+
+
+@dataclass(frozen=True)
+class HostedSupabase:
+    cluster: Cluster
+    password: str
+
+    @property
+    def admin_url(self) -> str:
+        return self.cluster.url
+
+    @property
+    def url(self) -> str:
+        """What the Supabase CLI is given: postgres over TCP with its password."""
+        return self.cluster.tcp_url("postgres", self.password)
+
+    @property
+    def postgres_url(self) -> str:
+        """postgres over the cluster's private socket, for peerstats and the tests' own queries."""
+        return self.cluster.socket_url("postgres")
+
+    def run_as_admin(self, statement: str) -> None:
+        with database.connect(self.admin_url) as conn:
+            conn.execute(statement)
+
+    def enable_pg_cron(self) -> None:
+        self.run_as_admin((SQL_DIR / "hosted_supabase_enable_pg_cron.sql").read_text())
+
+    def pg_cron_schema(self) -> str | None:
+        with database.connect(self.postgres_url) as conn:
+            row = conn.execute("select extnamespace::regnamespace::text from pg_extension "
+                               "where extname = 'pg_cron'").fetchone()
+        return row[0] if row else None
+
+    def recorded_versions(self) -> list[str]:
+        with database.connect(self.postgres_url) as conn, Runner(conn) as runner:
+            return runner.applied_versions()
+
+    def roll_back_everything(self) -> None:
+        with database.connect(self.postgres_url) as conn, Runner(conn) as runner:
+            list(runner.down(None))
+
+
+@pytest.fixture(scope="module")
+def hosted() -> Iterator[HostedSupabase]:
+    """An empty cluster shaped like a new hosted Supabase project, pg_cron not yet enabled."""
+    supabase_cli_path()
+    password = secrets.token_urlsafe(18)
+    with throwaway_cluster(superuser="supabase_admin", tcp=True) as cluster:
+        hosted = HostedSupabase(cluster, password)
+        hosted.run_as_admin((SQL_DIR / "hosted_supabase.sql").read_text())
+        hosted.run_as_admin(sql.SQL("alter role postgres password {}").format(sql.Literal(password)).as_string())
+        yield hosted
+
+
+@pytest.fixture
+def hosted_with_pg_cron(hosted) -> HostedSupabase:
+    """The hosted-shaped cluster with pg_cron enabled in the dashboard and no migration applied."""
+    hosted.roll_back_everything()
+    if hosted.pg_cron_schema() is None:
+        hosted.enable_pg_cron()
+    return hosted
+
+
+@pytest.fixture
+def deployed(hosted) -> HostedSupabase:
+    """The hosted-shaped cluster with pg_cron enabled and every migration applied (by the CLI if
+    an earlier test has not left them so)."""
+    if hosted.pg_cron_schema() is None:
+        hosted.enable_pg_cron()
+    if hosted.recorded_versions() != ALL_VERSIONS:
+        succeeded(supabase("db", "push", url=hosted.url))
+    return hosted
+
+
+def supabase_cli_path() -> Path:
+    if not SUPABASE_CLI.exists():
+        pytest.fail(f"the Supabase CLI is not installed in {SUPABASE_CLI.parent.parent.parent}: "
+                    "run scripts/install, which installs it there with npm", pytrace=False)
+    return SUPABASE_CLI
+
+
+def supabase(*args: str, url: str) -> subprocess.CompletedProcess:
+    """The Supabase CLI on this project's supabase/ folder; --yes answers its push prompt."""
+    return subprocess.run([str(supabase_cli_path()), *args, "--db-url", url, "--workdir", str(REPO), "--yes"],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def peerstats(*args: str, url: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(PEERSTATS_HOME=tempfile.mkdtemp(prefix="peerstats-home-"), COLUMNS="200")
+    return subprocess.run([str(PEERSTATS), "--database-url", url, *args], capture_output=True, text=True,
+                          env=env, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def succeeded(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def cli_migration_list(hosted: HostedSupabase) -> dict[str, bool]:
+    """`supabase migration list`: each local version and whether the remote history has it.
+
+    Its table has the cells Local | Remote | Time (UTC); a pending migration's Remote is empty."""
+    listing = succeeded(supabase("migration", "list", url=hosted.url)).stdout
+    rows = [[cell.strip().strip("`") for cell in line.split("|")] for line in listing.splitlines() if "|" in line]
+    return {local: remote == local for local, remote, _ in rows if re.fullmatch(r"\d{14}", local)}
+
+
+def peerstats_status(hosted: HostedSupabase) -> dict[str, bool]:
+    """`peerstats db status`: each version and whether it is applied."""
+    output = succeeded(peerstats("db", "status", url=hosted.postgres_url)).stdout
+    states = [re.search(r"\b(\d{14})\b.*\b(applied|pending)\b", line) for line in output.splitlines()]
+    return {found[1]: found[2] == "applied" for found in states if found}
+
+
+def assert_both_report(hosted: HostedSupabase, applied: list[str]) -> None:
+    expected = {version: version in applied for version in ALL_VERSIONS}
+    assert cli_migration_list(hosted) == expected
+    assert peerstats_status(hosted) == expected
+    assert hosted.recorded_versions() == applied
+
+
+def test_the_pinned_cli_is_installed():
+    version = subprocess.run([str(supabase_cli_path()), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.stdout.strip() == SUPABASE_CLI_VERSION
+
+
+def test_cli_push_applies_every_migration_as_postgres_and_both_tools_agree(hosted_with_pg_cron):
+    hosted = hosted_with_pg_cron
+    with database.connect(hosted.admin_url) as conn:
+        assert conn.execute("select rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication "
+                            "from pg_roles where rolname = 'postgres'").fetchone() == (False, True, True, True, True)
+
+    pushed = succeeded(supabase("db", "push", url=hosted.url))
+    assert [f"Applying migration {m.filename}..." for m in discover()] == [
+        line for line in pushed.stderr.splitlines() if line.startswith("Applying migration")]
+    assert_both_report(hosted, ALL_VERSIONS)
+
+    # peerstats rolls back three; the CLI pushes them again.
+    rolled_back = succeeded(peerstats("db", "down", "--steps", "3", url=hosted.postgres_url)).stdout
+    assert rolled_back.count("rolled back") == 3
+    assert hosted.recorded_versions() == ALL_VERSIONS[:-3]
+    pushed = succeeded(supabase("db", "push", url=hosted.url))
+    assert [line for line in pushed.stderr.splitlines() if line.startswith("Applying migration")] == [
+        f"Applying migration {m.filename}..." for m in discover()[-3:]]
+    assert_both_report(hosted, ALL_VERSIONS)
+
+    # The other way round: what peerstats applies, the CLI counts as pushed.
+    succeeded(peerstats("db", "down", "--steps", "3", url=hosted.postgres_url))
+    succeeded(peerstats("db", "up", url=hosted.postgres_url))
+    assert_both_report(hosted, ALL_VERSIONS)
+
+
+def test_the_cron_job_refreshes_the_views_as_postgres(deployed):
+    hosted = deployed
+    with database.connect(hosted.postgres_url) as conn:
+        username, database_name, command, active = conn.execute(
+            "select username, database, command, active from cron.job where jobname = 'refresh-stats-views'").fetchone()
+        before = dict(conn.execute("select view_name, refreshed_at from public.stats_freshness").fetchall())
+    assert (username, database_name, active) == ("postgres", "postgres", True)
+    assert hosted.pg_cron_schema() == "pg_catalog"
+
+    # pg_cron runs a job's command as the job's user in the job's database (postgres, the
+    # cluster's URLs' database) without an application_name, as this does.
+    with database.connect(hosted.cluster.socket_url(username), application_name="") as job:
+        job.execute(command)
+    with database.connect(hosted.postgres_url) as conn:
+        after = dict(conn.execute("select view_name, refreshed_at from public.stats_freshness").fetchall())
+        last_run = conn.execute("select status from private.refresh_runs order by id desc limit 1").fetchone()
+    assert sorted(after) == ["mv_activity_time_series", "mv_chapter_stats", "mv_peer_mentor_stats"]
+    assert all(after[view] > before[view] for view in after)
+    assert last_run == ("refreshed",)
+
+
+def test_without_pg_cron_a_push_stops_with_one_message_and_applies_nothing_of_the_migration(hosted):
+    hosted.roll_back_everything()
+    hosted.run_as_admin("drop extension if exists pg_cron")
+
+    pushed = supabase("db", "push", url=hosted.url)
+
+    assert pushed.returncode != 0
+    assert pushed.stderr.count(PG_CRON_MESSAGE) == 1, pushed.stderr
+    # The two migrations before it are applied; of the pg_cron migration nothing is.
+    assert hosted.recorded_versions() == ALL_VERSIONS[:2]
+    with database.connect(hosted.postgres_url) as conn:
+        assert conn.execute("select to_regclass('public.stats_freshness'), to_regnamespace('cron'), "
+                            "to_regclass('private.mv_chapter_stats')").fetchone() == (None, None, None)
+
+    # peerstats, as postgres, stops the same way: one line, exit 1.
+    upped = peerstats("db", "up", url=hosted.postgres_url)
+    assert upped.returncode == 1
+    assert len(upped.stderr.strip().splitlines()) == 1 and PG_CRON_MESSAGE in upped.stderr, upped.stderr
+    assert hosted.recorded_versions() == ALL_VERSIONS[:2]
+
+    # Once pg_cron is enabled in the dashboard, the same push completes.
+    hosted.enable_pg_cron()
+    succeeded(supabase("db", "push", url=hosted.url))
+    assert hosted.recorded_versions() == ALL_VERSIONS
+
+
+def test_db_lint_finds_nothing_at_warning_level(deployed):
+    hosted = deployed
+    # `db lint` creates plpgsql_check in a transaction it rolls back. On hosted Supabase postgres
+    # may (supautils lets it create the extensions Supabase ships); here supabase_admin makes
+    # it available first, outside public.
+    hosted.run_as_admin("create extension if not exists plpgsql_check with schema extensions")
+    try:
+        linted = succeeded(supabase("db", "lint", "--level", "warning", url=hosted.url))
+    finally:
+        hosted.run_as_admin("drop extension plpgsql_check")
+    # Findings go to stdout as JSON; below --level they are left out.
+    assert linted.stdout.strip() == ""
+    assert {"Linting schema: public", "Linting schema: private"} <= set(linted.stderr.splitlines()), linted.stderr
+
+
+def test_db_up_on_a_plain_postgresql_creates_pg_cron_in_pg_catalog(migrated, conn):
+    assert conn.execute("select extnamespace::regnamespace::text from pg_extension "
+                        "where extname = 'pg_cron'").fetchone() == ("pg_catalog",)
