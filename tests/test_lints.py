@@ -1,5 +1,6 @@
-"""The security lints of Supabase's database linter named by the contract (0010, 0013, 0016,
-0028, 0029), run as queries (tests/sql/supabase_security_lints.sql) over the exposed schema."""
+"""The lints of Supabase's database linter named by the contract (0010, 0013, 0016, 0028, 0029)
+and those a hosted deploy reported (0001 unindexed foreign keys, 0006 multiple permissive
+policies, 0014 extension in public), run as queries (tests/sql/supabase_security_lints.sql)."""
 
 from __future__ import annotations
 
@@ -21,17 +22,38 @@ def test_the_exposed_schema_passes_every_security_lint(migrated, conn):
 
 
 def test_the_lints_find_what_they_look_for(migrated, conn):
-    """Each lint query reports an object made to break it, so an empty answer means something."""
+    """Each lint query reports an object made to break it, and not its near miss that passes,
+    so an empty answer means something."""
     with conn.transaction(force_rollback=True):
+        findings_before = lint(conn, "public")
         # Supabase's default privileges grant each of these to anon and authenticated.
         conn.execute("create view public.lint_probe_view as select 1 as x")
         conn.execute("create table public.lint_probe_table (x integer)")
         conn.execute("create materialized view public.lint_probe_matview as select 1 as x")
         conn.execute("create function public.lint_probe_function(n integer) returns integer "
                      "language sql security definer as 'select n'")
-        assert lint(conn, "public") == [
+        # A foreign key without an index led by its column, and one with it.
+        conn.execute("create table private.lint_probe_parent (id integer primary key)")
+        conn.execute("create table private.lint_probe_child (parent_id integer references private.lint_probe_parent)")
+        conn.execute("create table private.lint_probe_indexed_child "
+                     "(parent_id integer references private.lint_probe_parent, note text)")
+        conn.execute("create index on private.lint_probe_indexed_child (parent_id, note)")
+        # Two permissive SELECT policies for authenticated (one of them for all actions); a
+        # restrictive one and service_role's (which bypasses row security) do not count.
+        conn.execute("create table private.lint_probe_policies (x integer)")
+        conn.execute("create policy readable on private.lint_probe_policies for select to authenticated using (true)")
+        conn.execute("create policy everything on private.lint_probe_policies to authenticated, service_role "
+                     "using (true)")
+        conn.execute("create policy narrowed on private.lint_probe_policies as restrictive for update "
+                     "to authenticated using (x > 0)")
+        conn.execute("create extension pgcrypto with schema public")
+        findings = lint(conn, "public")
+        assert [finding for finding in findings if finding not in findings_before] == [
+            ("0001_unindexed_foreign_keys", "private.lint_probe_child lint_probe_child_parent_id_fkey"),
+            ("0006_multiple_permissive_policies", "private.lint_probe_policies authenticated SELECT"),
             ("0010_security_definer_view", "public.lint_probe_view"),
             ("0013_rls_disabled_in_public", "public.lint_probe_table"),
+            ("0014_extension_in_public", "pgcrypto"),
             ("0016_materialized_view_in_api", "public.lint_probe_matview"),
             ("0028_anon_security_definer_function_executable", "public.lint_probe_function(n integer)"),
             ("0029_authenticated_security_definer_function_executable", "public.lint_probe_function(n integer)"),
