@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
+import uuid
 from typing import Optional
 
 import click
@@ -15,6 +16,7 @@ from rich.table import Table
 from peerstats import bench as benchmark
 from peerstats import bufdir, database, freshness, migrations
 from peerstats import demo as demonstration
+from peerstats import report as coordinator_report
 from peerstats import seed as seeding
 from peerstats import verify as verification
 from peerstats import worker as stats_worker
@@ -184,13 +186,29 @@ def verify(ctx: click.Context, as_json: bool) -> None:
 @click.option("--activities", type=int, default=100_000, show_default=True, help="Activities to seed into an empty database.")
 @click.option("--rebuild", is_flag=True, help="Roll every migration back (dropping the data), apply them again and reseed.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="peerstats-demo.png",
-              show_default=True, help="Where to draw the chart (PNG).")
+              show_default=True, help="Where to draw the chart (PNG); the coordinator's report goes beside it (.html).")
 @click.pass_context
 def demo(ctx: click.Context, activities: int, rebuild: bool, output: pathlib.Path) -> None:
-    """The main job: the embedded cluster, migrations, 100k activities, refresh, verify, and a coordinator's chart."""
+    """The main job: the embedded cluster, migrations, 100k activities, refresh, verify, a chart and a report."""
     report = demonstration.run(url_of(ctx), activities=activities, rebuild=rebuild, output=output, console=console)
     if report.failures:
         raise PeerstatsError(f"verify: {report.summary()}")
+
+
+@app.command("report")
+@click.option("--coordinator", "coordinator_id", type=click.UUID, required=True, metavar="USER_ID",
+              help="The coordinator's user id (auth.users): the report shows what they may see.")
+@click.option("--months", type=click.IntRange(1, coordinator_report.MAX_MONTHS), default=12, show_default=True,
+              help="This month so far and the months before it.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=pathlib.Path), required=True,
+              metavar="FILE.html", help="The HTML file to write (whole or not at all).")
+@click.pass_context
+def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: pathlib.Path) -> None:
+    """A coordinator's chapters as one self-contained HTML page: weekly charts, months, top mentors."""
+    with database.connect(url_of(ctx), application_name="peerstats report") as conn:
+        written = coordinator_report.write(conn, coordinator_id, months, output)
+    console.print(f"wrote {output.resolve()}: {len(written.chapters)} chapter(s), "
+                  f"{written.start} to {written.last_day}", soft_wrap=True)
 
 
 @app.group("bench", invoke_without_command=True)
