@@ -20,6 +20,7 @@ from peerstats import report as coordinator_report
 from peerstats import seed as seeding
 from peerstats import verify as verification
 from peerstats import worker as stats_worker
+from peerstats import xlsx_export
 from peerstats.cluster import Cluster, default_home
 from peerstats.errors import PeerstatsError
 from peerstats.refresh import describe_refresh, refresh_stats_views
@@ -266,15 +267,21 @@ BUFDIR_YEAR = click.IntRange(bufdir.FIRST_YEAR, bufdir.last_plausible_year())
 
 @bufdir_app.command("export")
 @click.option("--year", type=BUFDIR_YEAR, required=True, help="UTC calendar year.")
-@click.option("--format", "output_format", type=click.Choice(bufdir.FORMATS), default="json", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(bufdir.FORMATS + (xlsx_export.FORMAT,)), default="json",
+              show_default=True, help="xlsx: a spreadsheet, written only to --output.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path),
               help="File to write (whole or not at all); default: standard output.")
 @click.pass_context
 def bufdir_export(ctx: click.Context, year: int, output_format: str, output: Optional[pathlib.Path]) -> None:
     """Per chapter: activities, hours and active mentors of one UTC year, and per activity type."""
+    if output_format == xlsx_export.FORMAT and output is None:
+        raise click.UsageError("--format xlsx needs --output FILE.xlsx: a spreadsheet is not written to the terminal")
     with database.connect(url_of(ctx)) as conn:
-        text = bufdir.export_text(conn, year, output_format)
-    bufdir.write_output(text, output)
+        if output_format == xlsx_export.FORMAT:
+            content: str | bytes = xlsx_export.workbook_bytes(year, bufdir.export_year(conn, year))
+        else:
+            content = bufdir.export_text(conn, year, output_format)
+    bufdir.write_output(content, output)
 
 
 @bufdir_app.command("validate")
