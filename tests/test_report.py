@@ -191,7 +191,7 @@ def test_the_rendered_report_shows_exactly_the_apis_figures(seeded, conn, tmp_pa
         "select c.name from public.coordinator_chapters cc join public.chapters c on c.id = cc.chapter_id"
         " where cc.user_id = %s", (coordinator,))]
     assert all(name in text for name in names)
-    assert "Figures as of" in text and "not over" in text and "partly in the period" in text
+    assert "Figures as of" in text and "not over" in text and "this week so far" in text
     assert not re.search(r"activity_time_series|chapter_stats|peer_mentor_stats|stats_freshness|public\.", text)
     # The outsider leads their chapter's mentors, nameless.
     assert on_page[f"mentor/{chapter}/{outsider}/hours"] == Decimal("72.0")

@@ -30,7 +30,7 @@ COUNT_COLOUR = "#2f6db5"
 HOURS_COLOUR = "#c46a12"
 PARTIAL_ALPHA = 0.3
 KEY_TEXT = (f"Bars: each week's total, Monday to Sunday (UTC). Line: average of the last {AVERAGE_WEEKS} full weeks. "
-            "Pale bars: weeks only partly in the period (not a drop).")
+            "Pale bars: incomplete weeks (this week so far, or a week cut by the start of the period), not drops.")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def draw_weekly(weeks: Sequence[Week], *, title: str | None = None, caption: str
             axes.spines[side].set_visible(False)
     count_axes.legend(
         handles=[Patch(color=COUNT_COLOUR, alpha=0.55, label="full week"),
-                 Patch(color=COUNT_COLOUR, alpha=0.55 * PARTIAL_ALPHA, label="week partly in the period"),
+                 Patch(color=COUNT_COLOUR, alpha=0.55 * PARTIAL_ALPHA, label="incomplete week"),
                  count_axes.lines[0]],
         loc="lower left", ncols=3, frameon=False, fontsize="small", bbox_to_anchor=(0, 1.0))
     if weeks:

@@ -200,16 +200,20 @@ def demo(ctx: click.Context, activities: int, rebuild: bool, output: pathlib.Pat
 @click.option("--coordinator", "coordinator_id", type=click.UUID, required=True, metavar="USER_ID",
               help="The coordinator's user id (auth.users): the report shows what they may see.")
 @click.option("--months", type=click.IntRange(1, coordinator_report.MAX_MONTHS), default=12, show_default=True,
-              help="This month so far and the months before it.")
+              help="How many months: this month so far and the ones before it (12: the window verify measures).")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=pathlib.Path), required=True,
               metavar="FILE.html", help="The HTML file to write (whole or not at all).")
 @click.pass_context
 def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: pathlib.Path) -> None:
-    """A coordinator's chapters as one self-contained HTML page: weekly charts, months, top mentors."""
+    """A coordinator's chapters as one self-contained HTML page: weekly charts, months, top mentors.
+
+    Reads through the API as that coordinator (as PostgREST would), so the page shows exactly
+    what they may see. It loads nothing from elsewhere: open it in any browser, or mail it.
+    """
     with database.connect(url_of(ctx), application_name="peerstats report") as conn:
         written = coordinator_report.write(conn, coordinator_id, months, output)
-    console.print(f"wrote {output.resolve()}: {len(written.chapters)} chapter(s), "
-                  f"{written.start} to {written.last_day}", soft_wrap=True)
+    console.print(f"wrote {output.resolve()}", soft_wrap=True)
+    console.print(coordinator_report.describe(written), highlight=False)
 
 
 @app.group("bench", invoke_without_command=True)

@@ -101,6 +101,7 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
         path, week_count = draw_chart(conn, source, window, output)
         coordinators_report = coordinator_report.write(conn, source.coordinator_id, 12, output.with_suffix(".html"))
     db = report.database
+    report_chapters = len(coordinators_report.chapters)
     console.print(
         f"\n[bold]summary[/bold]\n"
         f"  data:    {db['activities']:,} activities ({db['counted_activities']:,} counted), {db['chapters']} chapters, "
@@ -108,9 +109,11 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
         f"  refresh: {describe_refresh(refreshed)}\n"
         f"  verify:  {report.summary()}\n"
         f"  chart:   {path.resolve()}\n"
-        f"           ({source.chapter_name}, {week_count} weeks, {window[0]} to {window[1] - timedelta(days=1)},"
-        f" the same 12 months as verify, read through the API)\n"
+        f"           {source.chapter_name}, {week_count} weeks, {human_date(window[0])} to "
+        f"{human_date(window[1] - timedelta(days=1))}\n"
+        f"           (verify's 12 months), read through the API as its coordinator\n"
         f"  report:  {output.with_suffix('.html').resolve()}\n"
-        f"           (the coordinator of {len(coordinators_report.chapters)} chapters, through the API; open it in a browser)",
+        f"           that coordinator's {report_chapters} chapter{'s' if report_chapters != 1 else ''}, read through the API;\n"
+        f"           open it in a web browser",
         soft_wrap=True)
     return report

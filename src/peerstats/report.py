@@ -16,13 +16,14 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from pathlib import Path
 from string import Template
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -34,6 +35,7 @@ from peerstats.periods import month_start, months_window
 MAX_MONTHS = 24  # beyond two years, weekly bars are too narrow to read
 TOP_MENTORS = 5
 OTHER_CHAPTER_MENTOR = "a mentor from another chapter"
+NORWAY = ZoneInfo("Europe/Oslo")
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,9 @@ def short_date(day: date) -> str:
 
 
 def moment_text(moment: datetime) -> str:
-    return f"{long_date(moment.date())}, {moment:%H:%M} UTC"
+    """A moment in Norwegian time, where the coordinators are, with UTC beside it (the time of the figures)."""
+    utc, local = moment.astimezone(timezone.utc), moment.astimezone(NORWAY)
+    return f"{long_date(local.date())}, {local:%H:%M} Norwegian time ({utc:%H:%M} UTC)"
 
 
 def template(name: str) -> Template:
@@ -216,7 +220,12 @@ def chapter_section(report: CoordinatorReport, chapter: ChapterReport) -> str:
     week_rows = []
     for week in chapter.weeks:
         figure = f"week/{key}/{week.start.isoformat()}"
-        label = f"Mon {short_date(week.start)}" + ("" if week.complete else " (partly in the period)")
+        if week.complete:
+            label = f"Mon {short_date(week.start)}"
+        elif week.start < report.start:
+            label = f"Mon {short_date(week.start)} (from {short_date(report.start)}: the period starts mid-week)"
+        else:
+            label = f"Mon {short_date(week.start)} (this week so far, not over)"
         partial = "" if week.complete else ' class="partial"'
         week_rows.append(
             f"<tr{partial}><td>{html.escape(label)}</td>"
@@ -278,6 +287,14 @@ def render(report: CoordinatorReport) -> str:
         chapter_sections="\n".join(chapter_section(report, chapter) for chapter in report.chapters),
         reading_notes=html.escape(reading_notes),
     )
+
+
+def describe(report: CoordinatorReport) -> str:
+    """What a written report covers, in lines that fit 80 columns."""
+    names = ", ".join(chapter.name for chapter in report.chapters)
+    return (f"  {len(report.chapters)} chapter{'s' if len(report.chapters) != 1 else ''}: {names}\n"
+            f"  {short_date(report.start)} to {short_date(report.today)} (today)\n"
+            f"  figures as of {moment_text(report.figures_as_of)}")
 
 
 def write(conn: psycopg.Connection, coordinator_id: UUID, months: int, output: Path) -> CoordinatorReport:
