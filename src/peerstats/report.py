@@ -147,7 +147,8 @@ def read_snapshot(conn: psycopg.Connection, coordinator_id: UUID, months: int) -
             chapter_id, name,
             chart.weekly(days_of[chapter_id], start=start, end=end, today=today),
             [months_of.get((chapter_id, first), Month(first, 0, Decimal(0), 0)) for first in month_starts],
-            sorted(mentors_of[chapter_id], key=lambda m: (-m.total_hours, -m.activity_count, m.name or "~", m.mentor_id)),
+            sorted(mentors_of[chapter_id],
+                   key=lambda m: (-m.total_hours, -m.activity_count, m.name is None, m.name or "", m.mentor_id)),
             len(mentors_of[chapter_id]),
         )
         for chapter_id, name in chapters
