@@ -34,6 +34,9 @@ def test_the_demo_seeds_verifies_and_draws_then_reuses_its_data(migrated, tmp_pa
     assert str(chart.resolve()) in first.stdout
     width, height = png_size(chart)
     assert width > 800 and height > 500
+    # The coordinator's report is written beside the chart, and its path printed.
+    report = chart.with_suffix(".html")
+    assert str(report.resolve()) in first.stdout and "<svg" in report.read_text(encoding="utf-8")
     with database.connect(migrated) as conn:
         assert conn.execute("select count(*) from public.activities").fetchone()[0] == 3000
 
@@ -50,7 +53,7 @@ def test_the_demo_seeds_verifies_and_draws_then_reuses_its_data(migrated, tmp_pa
         assert conn.execute("select count(*) from public.activities").fetchone()[0] == 2000
 
 
-def test_the_chart_is_the_coordinators_view_through_the_api(migrated, tmp_path):
+def test_the_chart_is_the_coordinators_view_through_the_api_by_week_over_verifys_12_months(migrated, tmp_path):
     from peerstats import demo as demonstration
     from peerstats.seed import seed
 
@@ -58,13 +61,17 @@ def test_the_chart_is_the_coordinators_view_through_the_api(migrated, tmp_path):
         seed(conn, activities=3000)
         conn.execute("select public.refresh_stats_views()")
         source = demonstration.chart_source(conn)
-        path, days = demonstration.draw_chart(conn, source, tmp_path / "chart.png")
-        # The chapter belongs to the coordinator, and the days drawn are those the API gives them.
+        # verify's 12 months: the month of the newest day with data so far, and the 11 before it.
+        start, end = conn.execute(
+            "select date_trunc('month', max(bucket_date) - interval '11 months')::date, max(bucket_date) + 1"
+            " from private.mv_activity_time_series").fetchone()
+        path, weeks = demonstration.draw_chart(conn, source, (start, end), tmp_path / "chart.png")
+        # The chapter belongs to the coordinator, and every week of the period is drawn.
         assert conn.execute("select count(*) from public.coordinator_chapters where user_id = %s and chapter_id = %s",
                             (source.coordinator_id, source.chapter_id)).fetchone()[0] == 1
-        assert days == conn.execute(
-            "select count(*) from private.mv_activity_time_series where chapter_id = %s"
-            " and bucket_date > (now() at time zone 'UTC')::date - 365", (source.chapter_id,)).fetchone()[0]
+        assert weeks == conn.execute(
+            "select count(*) from generate_series(date_trunc('week', %s::timestamp), %s::timestamp - interval '1 day',"
+            " interval '1 week')", (start, end)).fetchone()[0]
     assert png_size(path)[0] > 800
 
 
@@ -72,6 +79,7 @@ def test_the_chart_is_the_coordinators_view_through_the_api(migrated, tmp_path):
     (["--activities", "0"], ["--activities"]),
     (["--activities", "ten"], ["--activities"]),
     (["--output", "/nonexistent-folder/chart.png"], ["cannot write the chart"]),
+    (["--output", "chart.html"], ["the report is written beside it"]),
 ])
 def test_bad_input_gets_one_line_and_a_non_zero_exit(migrated, tmp_path, arguments, words):
     result = demo(migrated, *arguments, cwd=tmp_path)

@@ -158,19 +158,20 @@ def export_text(conn: psycopg.Connection, year: int, output_format: str) -> str:
     return export_csv(year, chapters) if output_format == "csv" else export_json(year, chapters)
 
 
-def write_output(text: str, output: Path | None) -> None:
-    """Write to standard output, or to `output` whole or not at all: into a temporary file
-    beside it, then renamed over it, so a failure never leaves a half-written export."""
+def write_output(content: str | bytes, output: Path | None) -> None:
+    """Write text to standard output, or text (as UTF-8) or bytes to `output` whole or not at
+    all: into a temporary file beside it, then renamed over it, so a failure never leaves a
+    half-written export."""
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(content)
         return
     try:
         descriptor, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
     except OSError as failure:
         raise PeerstatsError(f"cannot write {output}: {failure.strerror or failure}") from failure
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode of a new file

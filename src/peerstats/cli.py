@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
+import uuid
 from typing import Optional
 
 import click
@@ -15,9 +16,11 @@ from rich.table import Table
 from peerstats import bench as benchmark
 from peerstats import bufdir, database, freshness, migrations
 from peerstats import demo as demonstration
+from peerstats import report as coordinator_report
 from peerstats import seed as seeding
 from peerstats import verify as verification
 from peerstats import worker as stats_worker
+from peerstats import xlsx_export
 from peerstats.cluster import Cluster, default_home
 from peerstats.errors import PeerstatsError
 from peerstats.refresh import describe_refresh, refresh_stats_views
@@ -184,13 +187,33 @@ def verify(ctx: click.Context, as_json: bool) -> None:
 @click.option("--activities", type=int, default=100_000, show_default=True, help="Activities to seed into an empty database.")
 @click.option("--rebuild", is_flag=True, help="Roll every migration back (dropping the data), apply them again and reseed.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="peerstats-demo.png",
-              show_default=True, help="Where to draw the chart (PNG).")
+              show_default=True, help="Where to draw the chart (PNG); the coordinator's report goes beside it (.html).")
 @click.pass_context
 def demo(ctx: click.Context, activities: int, rebuild: bool, output: pathlib.Path) -> None:
-    """The main job: the embedded cluster, migrations, 100k activities, refresh, verify, and a coordinator's chart."""
+    """The main job: the embedded cluster, migrations, 100k activities, refresh, verify, a chart and a report."""
     report = demonstration.run(url_of(ctx), activities=activities, rebuild=rebuild, output=output, console=console)
     if report.failures:
         raise PeerstatsError(f"verify: {report.summary()}")
+
+
+@app.command("report")
+@click.option("--coordinator", "coordinator_id", type=click.UUID, required=True, metavar="USER_ID",
+              help="The coordinator's user id (auth.users): the report shows what they may see.")
+@click.option("--months", type=click.IntRange(1, coordinator_report.MAX_MONTHS), default=12, show_default=True,
+              help="How many months: this month so far and the ones before it (12: the window verify measures).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=pathlib.Path), required=True,
+              metavar="FILE.html", help="The HTML file to write (whole or not at all).")
+@click.pass_context
+def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: pathlib.Path) -> None:
+    """A coordinator's chapters as one self-contained HTML page: weekly charts, months, top mentors.
+
+    Reads through the API as that coordinator (as PostgREST would), so the page shows exactly
+    what they may see. It loads nothing from elsewhere: open it in any browser, or mail it.
+    """
+    with database.connect(url_of(ctx), application_name="peerstats report") as conn:
+        written = coordinator_report.write(conn, coordinator_id, months, output)
+    console.print(f"wrote {output.resolve()}", soft_wrap=True)
+    console.print(coordinator_report.describe(written), highlight=False)
 
 
 @app.group("bench", invoke_without_command=True)
@@ -248,15 +271,21 @@ BUFDIR_YEAR = click.IntRange(bufdir.FIRST_YEAR, bufdir.last_plausible_year())
 
 @bufdir_app.command("export")
 @click.option("--year", type=BUFDIR_YEAR, required=True, help="UTC calendar year.")
-@click.option("--format", "output_format", type=click.Choice(bufdir.FORMATS), default="json", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(bufdir.FORMATS + (xlsx_export.FORMAT,)), default="json",
+              show_default=True, help="xlsx: a spreadsheet, written only to --output.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path),
               help="File to write (whole or not at all); default: standard output.")
 @click.pass_context
 def bufdir_export(ctx: click.Context, year: int, output_format: str, output: Optional[pathlib.Path]) -> None:
     """Per chapter: activities, hours and active mentors of one UTC year, and per activity type."""
+    if output_format == xlsx_export.FORMAT and output is None:
+        raise click.UsageError("--format xlsx needs --output FILE.xlsx: a spreadsheet is not written to the terminal")
     with database.connect(url_of(ctx)) as conn:
-        text = bufdir.export_text(conn, year, output_format)
-    bufdir.write_output(text, output)
+        if output_format == xlsx_export.FORMAT:
+            content: str | bytes = xlsx_export.workbook_bytes(year, bufdir.export_year(conn, year))
+        else:
+            content = bufdir.export_text(conn, year, output_format)
+    bufdir.write_output(content, output)
 
 
 @bufdir_app.command("validate")

@@ -1,26 +1,24 @@
 """`peerstats demo`: the main job, end to end on one database (the embedded cluster by default).
 
 Migrations, 100k synthetic activities (kept for the next run, or rebuilt when asked), a refresh,
-every acceptance criterion measured, and the chart a coordinator's dashboard draws: daily
-activities and hours of their chapter over the last 12 months, read through the API as that
-coordinator.
+every acceptance criterion measured, then, read through the API as a coordinator: the chart
+their dashboard draws (activities and hours per week of their largest chapter over verify's 12
+months) and their HTML report (`peerstats report`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
 from rich.console import Console
 
 from peerstats import chart, database, migrations, postgrest, seed as seeding, verify
+from peerstats import report as coordinator_report
 from peerstats.errors import PeerstatsError
 from peerstats.refresh import describe_refresh, refresh_stats_views
-
-CHART_DAYS = 365
-
 
 @dataclass(frozen=True)
 class ChartSource:
@@ -51,26 +49,30 @@ def chart_source(conn: psycopg.Connection) -> ChartSource:
     return ChartSource(*row)
 
 
-def draw_chart(conn: psycopg.Connection, source: ChartSource, output: Path) -> tuple[Path, int]:
-    """Read the last 12 months through public.activity_time_series as the coordinator, and draw them."""
-    end = conn.execute("select (now() at time zone 'UTC')::date + 1").fetchone()[0]
-    start = end - timedelta(days=CHART_DAYS)
+def human_date(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def draw_chart(conn: psycopg.Connection, source: ChartSource, window: tuple[date, date], output: Path) -> tuple[Path, int]:
+    """Read the window's days through public.activity_time_series as the coordinator, and draw
+    them by week; returns the path and the number of weeks drawn."""
+    start, end = window
     days = postgrest.request(
         conn, "authenticated",
         "select bucket_date, activity_count, total_hours from public.activity_time_series"
         " where chapter_id = %s and bucket_date >= %s and bucket_date < %s order by bucket_date",
         (source.chapter_id, start, end), user_id=source.coordinator_id)
     coordinators_view = postgrest.request(
-        conn, "authenticated", "select name from public.chapters where id = %s", (source.chapter_id,),
-        user_id=source.coordinator_id)
+        conn, "authenticated", "select name, (now() at time zone 'UTC')::date from public.chapters where id = %s",
+        (source.chapter_id,), user_id=source.coordinator_id)
     if not days or not coordinators_view:
         raise PeerstatsError(f"the coordinator of {source.chapter_name} sees no activity of it in the last 12 months")
-    chart.draw_daily_activity(
-        days, start=start, end=end, output=output,
-        title=f"{coordinators_view[0][0]}: activities and hours per day, {start} to {end - timedelta(days=1)}\n"
-              f"(public.activity_time_series, as a coordinator of {source.coordinator_chapters} chapter"
-              f"{'s' if source.coordinator_chapters != 1 else ''})")
-    return output, len(days)
+    chapter_name, today = coordinators_view[0]
+    weeks = chart.weekly(days, start=start, end=end, today=today)
+    figure = chart.draw_weekly(
+        weeks, caption=chart.KEY_TEXT,
+        title=f"{chapter_name}: activities and hours per week, {human_date(start)} to {human_date(end - timedelta(days=1))}")
+    return chart.save_png(figure, output), len(weeks)
 
 
 def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Console) -> verify.Report:
@@ -78,6 +80,8 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
     seeding.check_parameters(activities=activities, chapters=20, mentors=100, years=2, seed=0)
     if output.is_dir() or not output.resolve().parent.is_dir():
         raise PeerstatsError(f"cannot write the chart to {output}: no such folder")
+    if output.suffix.lower() == ".html":
+        raise PeerstatsError(f"--output is the chart, a PNG; the report is written beside it as .html: not {output}")
     with database.connect(url, application_name="peerstats demo") as conn:
         migrate(conn, console, rebuild=rebuild)
         existing = seeding.existing_activities(conn)
@@ -91,16 +95,25 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
     with status_console.status("verify") as status:
         report = verify.verify(url, step=lambda title: status.update(f"verify: {title}"))
     verify.print_report(console, report)
+    window = tuple(report.database["twelve_months"])
     with database.connect(url, application_name="peerstats demo") as conn:
         source = chart_source(conn)
-        path, day_count = draw_chart(conn, source, output)
+        path, week_count = draw_chart(conn, source, window, output)
+        coordinators_report = coordinator_report.write(conn, source.coordinator_id, 12, output.with_suffix(".html"))
     db = report.database
+    report_chapters = len(coordinators_report.chapters)
     console.print(
         f"\n[bold]summary[/bold]\n"
         f"  data:    {db['activities']:,} activities ({db['counted_activities']:,} counted), {db['chapters']} chapters, "
         f"{db['mentors']} mentors, {db['coordinators']} coordinators\n"
         f"  refresh: {describe_refresh(refreshed)}\n"
         f"  verify:  {report.summary()}\n"
-        f"  chart:   {path.resolve()} ({source.chapter_name}, {day_count} days with activity, read through the API)",
+        f"  chart:   {path.resolve()}\n"
+        f"           {source.chapter_name}, {week_count} weeks, {human_date(window[0])} to "
+        f"{human_date(window[1] - timedelta(days=1))}\n"
+        f"           (verify's 12 months), read through the API as its coordinator\n"
+        f"  report:  {output.with_suffix('.html').resolve()}\n"
+        f"           that coordinator's {report_chapters} chapter{'s' if report_chapters != 1 else ''}, read through the API;\n"
+        f"           open it in a web browser",
         soft_wrap=True)
     return report

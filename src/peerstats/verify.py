@@ -30,6 +30,7 @@ from rich.table import Table
 
 from peerstats import database, migrations, postgrest
 from peerstats.errors import PeerstatsError
+from peerstats.periods import month_start, months_window  # noqa: F401 (month_start: kept as verify.month_start)
 from peerstats.refresh import refresh_stats_views
 
 TARGET_MS = 200
@@ -144,11 +145,6 @@ class Scope:
     def coordinator(self) -> tuple[Any, int] | None:
         """The coordinator with the most chapters: the heaviest request the API serves."""
         return self.coordinators[0] if self.coordinators else None
-
-
-def month_start(day: date, months_back: int = 0) -> date:
-    index = day.year * 12 + day.month - 1 - months_back
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def read_sql(name: str) -> str:
@@ -748,8 +744,7 @@ def measure_scope(conn: psycopg.Connection) -> Scope:
     anchor = conn.execute("select max(bucket_date) from private.mv_activity_time_series").fetchone()[0]
     if anchor is None:
         raise PeerstatsError("the materialized views are empty after a refresh: nothing to measure")
-    end = anchor + timedelta(days=1)
-    ranges = {label: (month_start(anchor, months - 1), end)
+    ranges = {label: months_window(anchor, months)
               for label, months in (("1 month", 1), ("3 months", 3), ("12 months", 12))}
     chapters = [row[0] for row in conn.execute(
         "select chapter_id from private.mv_chapter_stats group by chapter_id"

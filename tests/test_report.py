@@ -1,0 +1,225 @@
+"""`peerstats report`: a coordinator's HTML report, opened in headless Chromium; every number on
+the rendered page equals what the API gives that coordinator."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from peerstats import postgrest
+from peerstats.seed import seed
+from test_bufdir import assert_one_line_failure, peerstats
+from test_demo import png_size
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars")
+
+
+def chromium(page: Path, *args: str) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
+                              capture_output=True, text=True, timeout=120, check=True)
+
+
+class Figures(HTMLParser):
+    """The text of every element with a data-figure attribute, and the page's visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.figures: dict[str, str] = {}
+        self.text: list[str] = []
+        self.current: str | None = None
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag in ("svg", "style", "title"):
+            self.skip += 1
+        if "data-figure" in attributes:
+            self.current = attributes["data-figure"]
+            self.figures[self.current] = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("svg", "style", "title"):
+            self.skip -= 1
+        if tag == "td":
+            self.current = None
+
+    def handle_data(self, data):
+        if self.current:
+            self.figures[self.current] += data
+        if not self.skip:
+            self.text.append(data)
+
+
+def number(text: str) -> Decimal:
+    return Decimal(text.replace(",", ""))
+
+
+def shown(hours: Decimal) -> Decimal:
+    """The page shows hours with one decimal, rounded half up."""
+    return hours.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@pytest.fixture
+def seeded(migrated, conn):
+    seed(conn, activities=3000)
+    conn.execute("select public.refresh_stats_views()")
+    return migrated
+
+
+def the_api(conn, coordinator, query, params=None):
+    return postgrest.request(conn, "authenticated", query, params, user_id=str(coordinator))
+
+
+def expected_figures(conn, coordinator) -> tuple[dict[str, Decimal], dict[str, list[tuple[str, Decimal]]]]:
+    """Every figure the page must show, read through the API as the coordinator, computed here
+    independently of the report's code: months, weeks, 12-month totals; and per chapter every
+    mentor's (key, hours), for the top five."""
+    api = lambda query, params=None: the_api(conn, coordinator, query, params)  # noqa: E731
+    chapters = [row[0] for row in api("select chapter_id from public.coordinator_chapters")]
+    start, end = api("select (date_trunc('month', now() at time zone 'UTC') - interval '11 months')::date,"
+                     " (now() at time zone 'UTC')::date + 1")[0]
+    expected: dict[str, Decimal] = {}
+    month_starts = [row[0] for row in conn.execute(
+        "select generate_series(%s::date, %s::date - 1, interval '1 month')::date", (start, end))]
+    mondays = [row[0] for row in conn.execute(
+        "select generate_series(%s::date - (extract(isodow from %s::date)::integer - 1), %s::date - 1,"
+        " interval '1 week')::date", (start, start, end))]
+    # Every month and week of the period is on the page, with zeros where nothing counted.
+    for chapter in chapters:
+        for figure in ("activities", "hours", "mentors"):
+            expected[f"total/{chapter}/{figure}"] = Decimal(0)
+            for month in month_starts:
+                expected[f"month/{chapter}/{month:%Y-%m}/{figure}"] = Decimal(0)
+        for monday in mondays:
+            for figure in ("activities", "hours"):
+                expected[f"week/{chapter}/{monday}/{figure}"] = Decimal(0)
+    for chapter, month, activities, hours, mentors in api(
+            "select chapter_id, month_start, activity_count, total_hours, active_mentor_count from public.chapter_stats"
+            " where month_start >= %s and month_start < %s", (start, end)):
+        expected.update({f"month/{chapter}/{month:%Y-%m}/activities": activities,
+                         f"month/{chapter}/{month:%Y-%m}/hours": shown(hours),
+                         f"month/{chapter}/{month:%Y-%m}/mentors": mentors})
+    for chapter, monday, activities, hours in api(
+            "select chapter_id, bucket_date - (extract(isodow from bucket_date)::integer - 1), sum(activity_count),"
+            " sum(total_hours) from public.activity_time_series where bucket_date >= %s and bucket_date < %s"
+            " group by 1, 2", (start, end)):
+        expected.update({f"week/{chapter}/{monday}/activities": activities, f"week/{chapter}/{monday}/hours": shown(hours)})
+    for chapter, activities, hours in api(
+            "select chapter_id, sum(activity_count), sum(total_hours) from public.chapter_stats"
+            " where month_start >= %s and month_start < %s group by 1", (start, end)):
+        expected.update({f"total/{chapter}/activities": activities, f"total/{chapter}/hours": shown(hours)})
+    mentors_of = defaultdict(list)
+    for chapter, mentor, activities, hours in api(
+            "select chapter_id, peer_mentor_id, sum(activity_count), sum(total_hours) from public.peer_mentor_stats"
+            " where chapter_id = any (%s) and month_start >= %s and month_start < %s group by 1, 2",
+            (chapters, start, end)):
+        expected.update({f"mentor/{chapter}/{mentor}/activities": activities,
+                         f"mentor/{chapter}/{mentor}/hours": shown(hours)})
+        mentors_of[str(chapter)].append((f"mentor/{chapter}/{mentor}", hours))
+        expected[f"total/{chapter}/mentors"] += 1
+    distinct = api("select count(distinct peer_mentor_id), sum(activity_count), sum(total_hours)"
+                   " from public.peer_mentor_stats where chapter_id = any (%s) and month_start >= %s"
+                   " and month_start < %s", (chapters, start, end))[0]
+    expected.update({"total/all/mentors": distinct[0], "total/all/activities": distinct[1],
+                     "total/all/hours": shown(distinct[2])})
+    return expected, mentors_of
+
+
+def test_the_rendered_report_shows_exactly_the_apis_figures(seeded, conn, tmp_path):
+    coordinator, chapter_count = conn.execute(
+        "select user_id, count(*) from public.coordinator_chapters group by 1 order by 2 desc, 1 limit 1").fetchone()
+    assert chapter_count > 1
+    # A mentor from a chapter this coordinator does not coordinate, with the most hours in one of
+    # theirs: row security hides the name, so the page must say so rather than show it.
+    chapter, chapter_name = conn.execute(
+        "select c.id, c.name from public.coordinator_chapters cc join public.chapters c on c.id = cc.chapter_id"
+        " where cc.user_id = %s order by c.name limit 1", (coordinator,)).fetchone()
+    outsider, outsider_name = conn.execute(
+        "select id, full_name from public.peer_mentors where chapter_id not in"
+        " (select chapter_id from public.coordinator_chapters where user_id = %s) order by id limit 1",
+        (coordinator,)).fetchone()
+    conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
+                 " select %s, %s, (select code from public.activity_types where counts_in_stats order by code limit 1),"
+                 " date_trunc('day', now()) - interval '1 day' + n * interval '1 minute', 1440"
+                 " from generate_series(1, 3) n", (outsider, chapter))
+    conn.execute("select public.refresh_stats_views()")
+
+    page = tmp_path / "report.html"
+    result = peerstats(seeded, "report", "--coordinator", str(coordinator), "--output", str(page))
+    assert result.returncode == 0, result.stderr
+    assert str(page.resolve()) in " ".join(result.stdout.split())
+    markup = page.read_text(encoding="utf-8")
+    # Self-contained: no script, no stylesheet or image from elsewhere, links only within the page.
+    assert "<script" not in markup and "<link" not in markup and "<img" not in markup
+    assert not re.search(r"url\((?!#)", markup) and not re.search(r"\bsrc=", markup)
+    assert set(re.findall(r'href="([^"#][^"]*)"', markup)) <= {"http://www.w3.org/1999/xlink"}
+    assert markup.count("<svg") == chapter_count
+
+    dom = chromium(page, "--dump-dom").stdout
+    screenshot = tmp_path / "report.png"
+    chromium(page, f"--screenshot={screenshot}", "--window-size=1100,1500")
+    assert png_size(screenshot) == (1100, 1500)
+
+    parsed = Figures()
+    parsed.feed(dom)
+    on_page = {key: number(text) for key, text in parsed.figures.items()}
+    expected, mentors_of = expected_figures(conn, coordinator)
+    shown_mentors = {key.rsplit("/", 1)[0] for key in on_page if key.startswith("mentor/")}
+    for chapter_key, mentors in mentors_of.items():
+        # The top five by hours of each chapter are the mentors shown.
+        top = sorted(mentors, key=lambda m: -m[1])[:5]
+        on_page_of_chapter = {k for k in shown_mentors if k.startswith(f"mentor/{chapter_key}/")}
+        assert {hours for _, hours in top} == {h for k, h in mentors if k in on_page_of_chapter}
+    expected = {key: value for key, value in expected.items()
+                if not key.startswith("mentor/") or key.rsplit("/", 1)[0] in shown_mentors}
+    assert on_page == expected
+
+    text = " ".join(" ".join(parsed.text).split())
+    names = [row[0] for row in conn.execute(
+        "select c.name from public.coordinator_chapters cc join public.chapters c on c.id = cc.chapter_id"
+        " where cc.user_id = %s", (coordinator,))]
+    assert all(name in text for name in names)
+    assert "Figures as of" in text and "not over" in text and "this week so far" in text
+    assert not re.search(r"activity_time_series|chapter_stats|peer_mentor_stats|stats_freshness|public\.", text)
+    # The outsider leads their chapter's mentors, nameless.
+    assert on_page[f"mentor/{chapter}/{outsider}/hours"] == Decimal("72.0")
+    assert "a mentor from another chapter" in text and outsider_name not in text
+    assert chapter_name in text
+
+
+def test_bad_input_gets_one_line_and_the_right_exit_code(seeded, conn, tmp_path):
+    mentor_user = conn.execute("select user_id from public.peer_mentors where user_id is not null and user_id not in"
+                               " (select user_id from public.coordinator_chapters) limit 1").fetchone()[0]
+    coordinator = conn.execute("select user_id from public.coordinator_chapters limit 1").fetchone()[0]
+    output = str(tmp_path / "report.html")
+    cases = [
+        (["--coordinator", "nobody", "--output", output], 2, "'nobody' is not a valid UUID"),
+        (["--coordinator", str(coordinator), "--months", "0", "--output", output], 2, "--months"),
+        (["--coordinator", str(coordinator), "--months", "25", "--output", output], 2, "--months"),
+        (["--coordinator", str(coordinator)], 2, "--output"),
+        (["--coordinator", "00000000-0000-4000-8000-000000000000", "--output", output], 1, "no user"),
+        (["--coordinator", str(mentor_user), "--output", output], 1, "coordinates no chapter"),
+        (["--coordinator", str(coordinator), "--output", str(tmp_path / "missing" / "r.html")], 1, "cannot write"),
+    ]
+    # All at once: each is a process of its own, mostly start-up time.
+    running = [(subprocess.Popen([sys.executable, "-c", "from peerstats.cli import main; main()", "--database-url",
+                                  seeded, "report", *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True), arguments, exit_code, fragment)
+               for arguments, exit_code, fragment in cases]
+    for process, arguments, exit_code, fragment in running:
+        stdout, stderr = process.communicate(timeout=120)
+        assert_one_line_failure(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), fragment)
+        assert process.returncode == exit_code, (arguments, stderr)
+    assert list(tmp_path.iterdir()) == []
