@@ -34,7 +34,7 @@ from rich.table import Table
 
 from peerstats import database, migrations, postgrest, seed as seeding, verify
 from peerstats.cluster import throwaway_cluster
-from peerstats.errors import PeerstatsError
+from peerstats.errors import PeerstatsError, UsageProblem
 from peerstats.refresh import refresh_stats_views
 
 DEFAULT_SIZES = (100_000, 1_000_000)
@@ -51,7 +51,7 @@ def parse_sizes(text: str) -> list[int]:
     for part in text.split(","):
         part = part.strip().replace("_", "")
         if not part.isdigit() or not 1 <= int(part) <= seeding.MAX_ACTIVITIES:
-            raise PeerstatsError(
+            raise UsageProblem(
                 f"--sizes takes activity counts between 1 and {seeding.MAX_ACTIVITIES:,} separated by commas, "
                 f"not '{text}'")
         sizes.append(int(part))

@@ -4,15 +4,21 @@ The cluster listens on a Unix socket in a directory only its owner can enter and
 port, so `trust` authentication admits nobody but that owner (and root). initdb refuses to
 run as root, so as root the cluster belongs to the `postgres` system user, whose rights are
 taken with runuser for every server command.
+
+Any number of peerstats commands may start at once on a stopped or brand-new cluster: an
+exclusive file lock (fcntl) on home/lock is held while one of them creates or starts it and
+waits until it accepts connections; the others wait for the lock and find it running.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +38,8 @@ cron.use_background_workers = on
 max_worker_processes = 16
 logging_collector = off
 """
+# How long a command waits for the server to accept connections after it was started.
+READY_TIMEOUT_S = 60
 
 
 def default_home() -> Path:
@@ -138,9 +146,13 @@ class Cluster:
             "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60",
         )
 
-    def stop(self) -> None:
-        if self.is_running():
+    def stop(self) -> bool:
+        """Stop the server if it runs; return whether it did."""
+        with self.lock():
+            if not self.is_running():
+                return False
             self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60")
+            return True
 
     def restart(self) -> None:
         self._run(
@@ -148,12 +160,39 @@ class Cluster:
             "-m", "fast", "-w", "-t", "60",
         )
 
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the cluster's lock: one command at a time creates, starts or stops it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / "lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def accepts_connections(self) -> bool:
+        """pg_isready's answer: 0 accepting; 1 rejecting (starting up or shutting down); 2 no answer."""
+        return self._run("pg_isready", "-q", "-h", str(self.socket_dir), "-U", "postgres", "-d", "postgres",
+                         check=False).returncode == 0
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.accepts_connections():
+            if time.monotonic() > deadline:
+                raise PeerstatsError(f"the cluster in {self.home} does not accept connections after "
+                                     f"{READY_TIMEOUT_S} s (server log: {self.log_file})")
+            time.sleep(0.1)
+
     def ensure_running(self) -> str:
-        """Create the cluster on first use and start it if it is down; return its URL."""
-        if not self.is_initialized():
-            self.initialize()
-        if not self.is_running():
-            self.start()
+        """Create the cluster on first use and start it if it is down, under the lock, and wait
+        until it accepts connections; return its URL."""
+        with self.lock():
+            if not self.is_initialized():
+                self.initialize()
+            if not self.is_running():
+                self.start()
+            self.wait_until_ready()
         return self.url
 
     def destroy(self) -> None:

@@ -8,14 +8,17 @@ coordinator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from rich.console import Console
 
 from peerstats import chart, database, migrations, postgrest, seed as seeding, verify
+from peerstats.cluster import Cluster
+from peerstats.confirm import confirm_loss
 from peerstats.errors import PeerstatsError
 from peerstats.refresh import describe_refresh, refresh_stats_views
 
@@ -30,8 +33,16 @@ class ChartSource:
     coordinator_chapters: int
 
 
-def migrate(conn: psycopg.Connection, console: Console, *, rebuild: bool) -> None:
-    rolled_back, applied = migrations.apply_all(conn, afresh=rebuild)
+@dataclass(frozen=True)
+class DemoResult:
+    report: verify.Report
+    summary: dict[str, Any]
+    """What the closing summary says, as one JSON document (`peerstats demo --json`)."""
+
+
+def migrate(conn: psycopg.Connection, console: Console, *, rebuild: bool, yes: bool) -> None:
+    rolled_back, applied = migrations.apply_all(
+        conn, afresh=rebuild, confirm_loss=lambda losses: confirm_loss("demo --rebuild", losses, yes=yes))
     for migration in rolled_back:
         console.print(f"rolled back {migration.filename}")
     console.print(f"applied {', '.join(m.filename for m in applied)}" if applied else "migrations: up to date",
@@ -73,13 +84,14 @@ def draw_chart(conn: psycopg.Connection, source: ChartSource, output: Path) -> t
     return output, len(days)
 
 
-def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Console) -> verify.Report:
-    """The demo; returns verify's report (the caller fails the command when a criterion fails)."""
+def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Console, yes: bool = False) -> DemoResult:
+    """The demo; returns verify's report (the caller fails the command when a criterion fails) and
+    the summary. `rebuild` drops the data only when confirmed (`yes`, or at a terminal)."""
     seeding.check_parameters(activities=activities, chapters=20, mentors=100, years=2, seed=0)
     if output.is_dir() or not output.resolve().parent.is_dir():
         raise PeerstatsError(f"cannot write the chart to {output}: no such folder")
     with database.connect(url, application_name="peerstats demo") as conn:
-        migrate(conn, console, rebuild=rebuild)
+        migrate(conn, console, rebuild=rebuild, yes=yes)
         existing = seeding.existing_activities(conn)
         if existing:
             console.print(f"reusing the {existing:,} activities already in the database (--rebuild starts over)")
@@ -103,4 +115,20 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
         f"  verify:  {report.summary()}\n"
         f"  chart:   {path.resolve()} ({source.chapter_name}, {day_count} days with activity, read through the API)",
         soft_wrap=True)
-    return report
+    summary = {
+        "data": {key: db[key] for key in ("activities", "counted_activities", "chapters", "mentors", "coordinators")},
+        "refresh": [asdict(r) for r in refreshed],
+        "verify": {"passed": len(report.criteria) - len(report.failures), "failed": len(report.failures),
+                   "summary": report.summary()},
+        "chart": {"path": str(path.resolve()), "chapter": source.chapter_name, "days_with_activity": day_count},
+    }
+    return DemoResult(report, summary)
+
+
+def where_the_cluster_lives(cluster: Cluster, program: str) -> str:
+    """The demo's closing words when it ran on the embedded cluster: where, that it keeps running, how to stop it."""
+    return (f"\n[bold]the PostgreSQL cluster[/bold]\n"
+            f"  lives in {cluster.home} (data/, its socket in run/, its log postgresql.log)\n"
+            f"  keeps running: every peerstats command without --database-url uses it\n"
+            f"  stop it:   {program} local stop   (the data stays; the next command starts it again)\n"
+            f"  remove it: {program} local stop && rm -rf {cluster.home}")

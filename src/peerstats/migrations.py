@@ -10,14 +10,16 @@ session advisory lock keeps two runners from interleaving.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
-from peerstats.errors import PeerstatsError
+from peerstats.confirm import Loss
+from peerstats.errors import PeerstatsError, UsageProblem
 
 MIGRATION_FILE = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
 # An arbitrary constant, the same for every peerstats runner: pg_advisory_lock's key.
@@ -137,28 +139,62 @@ class Runner:
                 "values (%s, %s, array[%s])", (m.version, m.name, sql)))
             yield migration
 
-    def down(self, steps: int | None = 1) -> Iterator[Migration]:
-        """Run down scripts newest first (`steps` of them, all when None), yielding each once committed."""
+    def _down_targets(self, steps: int | None) -> list[Migration]:
+        """The migrations `steps` down scripts roll back, newest first (all when None)."""
         by_version = {m.version: m for m in self.migrations}
         applied = self.applied_versions()
-        unknown = [v for v in applied if v not in by_version]
+        if steps is not None and steps > len(applied):
+            raise UsageProblem(f"--steps {steps} is more than the {len(applied)} applied migration"
+                               f"{'s' if len(applied) != 1 else ''}; see `peerstats db status`")
         targets = list(reversed(applied))[: steps if steps is not None else len(applied)]
-        if any(v in unknown for v in targets):
+        unknown = [v for v in targets if v not in by_version]
+        if unknown:
             raise PeerstatsError(
-                f"applied version(s) {', '.join(v for v in targets if v in unknown)} have no migration "
+                f"applied version(s) {', '.join(unknown)} have no migration "
                 "file here, so they cannot be rolled back; check out the matching peerstats version"
             )
-        for version in targets:
-            migration = by_version[version]
-            self._run_file(migration.down_path, lambda sql, v=version: self.conn.execute(
+        return [by_version[version] for version in targets]
+
+    def losses_of_down(self, steps: int | None = 1) -> list[Loss]:
+        """The tables the down scripts would drop, with the rows each holds now.
+
+        Found by running those down scripts in a transaction that is rolled back and comparing
+        the tables before and after, so whatever a script drops (CASCADE included) is seen,
+        without reading its SQL.
+        """
+        tables = ("select c.oid, n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                  " where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
+                  " and n.nspname not like 'pg\\_%'")
+        before = {oid: (schema, name) for oid, schema, name in self.conn.execute(tables)}
+        with self.conn.transaction(force_rollback=True):
+            for migration in self._down_targets(steps):
+                try:
+                    with self.conn.transaction():
+                        self.conn.execute(migration.down_path.read_text())
+                except psycopg.Error as failure:
+                    raise PeerstatsError(f"supabase/rollback/{migration.filename} would fail, nothing was changed: "
+                                         f"{describe(failure)}") from failure
+            after = {oid for oid, *_ in self.conn.execute(tables)}
+        dropped = sorted(name for oid, name in before.items() if oid not in after)
+        return [Loss(f"{schema}.{name}", self.conn.execute(
+                    sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))).fetchone()[0])
+                for schema, name in dropped]
+
+    def down(self, steps: int | None = 1) -> Iterator[Migration]:
+        """Run down scripts newest first (`steps` of them, all when None), yielding each once committed."""
+        for migration in self._down_targets(steps):
+            self._run_file(migration.down_path, lambda sql, v=migration.version: self.conn.execute(
                 "delete from supabase_migrations.schema_migrations where version = %s", (v,)))
             yield migration
 
 
-def apply_all(conn: psycopg.Connection, *, afresh: bool = False) -> tuple[list[Migration], list[Migration]]:
+def apply_all(conn: psycopg.Connection, *, afresh: bool = False,
+              confirm_loss: Callable[[list[Loss]], None] | None = None) -> tuple[list[Migration], list[Migration]]:
     """Apply every pending migration, after rolling every applied one back when `afresh`
-    (dropping the data); return (rolled back, applied)."""
+    (dropping the data, once `confirm_loss` has seen what would be lost); return (rolled back, applied)."""
     with Runner(conn) as runner:
+        if afresh and confirm_loss:
+            confirm_loss(runner.losses_of_down(None))
         rolled_back = list(runner.down(None)) if afresh else []
         return rolled_back, list(runner.up())
 
