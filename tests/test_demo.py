@@ -43,7 +43,7 @@ def test_the_demo_seeds_verifies_and_draws_then_reuses_its_data(migrated, tmp_pa
     assert "reusing the 3,000 activities" in second.stdout and "wrote" not in second.stdout
     assert chart.exists()
 
-    rebuilt = demo(migrated, "--activities", "2000", "--rebuild", "--output", str(chart), cwd=tmp_path)
+    rebuilt = demo(migrated, "--activities", "2000", "--rebuild", "--yes", "--output", str(chart), cwd=tmp_path)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "rolled back" in rebuilt.stdout and "wrote 2,000 activities" in rebuilt.stdout
     with database.connect(migrated) as conn:
