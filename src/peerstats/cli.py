@@ -181,8 +181,8 @@ def local_status(as_json: bool) -> None:
     if as_json:
         emit_json({"home": str(cluster.home), "state": state, "url": cluster.url})
     else:
-        print_table(console, ["", ""], [("home", str(cluster.home)), ("state", state), ("url", cluster.url)],
-                    boxed=False)
+        # Not soft-wrapped: a path longer than the terminal folds onto the next line, whole.
+        console.print(f"home: {cluster.home}\nstate: {state}\nurl: {cluster.url}", markup=False, highlight=False)
 
 
 @app.command("refresh")
