@@ -17,6 +17,7 @@ import pytest
 from conftest import migrate_afresh
 from peerstats import cli, database, migrations
 from peerstats.seed import seed
+from readability import NARROW, assert_readable_at_80
 
 PEERSTATS = str(Path(sys.executable).parent / "peerstats")
 UNREACHABLE = "postgresql://postgres@/postgres?host=/nonexistent-socket-dir"
@@ -244,24 +245,15 @@ def test_seed_replace_is_one_transaction(seeded):
 # --- readable output ----------------------------------------------------------------------------
 
 
-def assert_readable_at_80(text: str, *whole: str) -> None:
-    """No line wider than 80 columns, nothing cut short with an ellipsis, and each of `whole` intact."""
-    assert all(len(line) <= 80 for line in text.splitlines()), max(text.splitlines(), key=len)
-    assert "…" not in text
-    for name in whole:
-        assert name in text, name
-
-
 def test_db_and_local_status_are_readable_at_80_columns_and_take_json(migrated, tmp_path):
-    narrow = {"COLUMNS": "80"}
-    status = peerstats("--database-url", migrated, "db", "status", env=narrow)
+    status = peerstats("--database-url", migrated, "db", "status", env=NARROW)
     assert status.returncode == 0
     assert_readable_at_80(status.stdout, "counting_rule_and_plain_views", "20261125000300", "applied")
     as_json = json.loads(peerstats("--database-url", migrated, "db", "status", "--json").stdout)
     assert [m["state"] for m in as_json] == ["applied"] * 5
 
     home = tmp_path / ("a-rather-long-folder-name-for-the-embedded-cluster-" * 2)
-    local = peerstats("local", "status", env={**narrow, "PEERSTATS_HOME": str(home)})
+    local = peerstats("local", "status", env={**NARROW, "PEERSTATS_HOME": str(home)})
     assert local.returncode == 0
     assert_readable_at_80(local.stdout, "not created yet")
     assert str(home) in "".join(line.strip() for line in local.stdout.splitlines())

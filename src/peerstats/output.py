@@ -62,7 +62,8 @@ def print_table(console: Console, columns: Sequence[Column | str], rows: Sequenc
         table.add_column(column.heading, justify=column.justify, overflow="fold")
     for row in rows:
         table.add_row(*(_cell(value) for value in row))
-    needed = Measurement.get(console, console.options, table).minimum
+    # Measured without the console's width as a bound, which would clamp the minimum to it.
+    needed = Measurement.get(console, console.options.update_width(1_000_000), table).minimum
     if needed <= console.width:
         console.print(table)
         return
