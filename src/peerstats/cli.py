@@ -169,7 +169,7 @@ def local_stop(as_json: bool) -> None:
                    "state": "stopped" if cluster.is_initialized() else "not created yet"})
     else:
         console.print(f"stopped the cluster in {cluster.home}" if was_running
-                      else f"the cluster in {cluster.home} was not running", soft_wrap=True)
+                      else f"the cluster in {cluster.home} was not running")
 
 
 @local_app.command("status")
@@ -247,7 +247,7 @@ def seed(ctx: click.Context, activities: int, chapters: int, mentors: int, years
                                             years=years, seed=seed_value, append=append, replace=replace)
         refreshed = [] if no_refresh else refresh_stats_views(conn)
         if refreshed:
-            out.print("refreshed: " + describe_refresh(refreshed), soft_wrap=True)
+            out.print("refreshed: " + describe_refresh(refreshed))
     if as_json:
         emit_json({**dataclasses.asdict(result), "rows_per_second": result.rows_per_second,
                    "refresh": [dataclasses.asdict(r) for r in refreshed]})
@@ -295,7 +295,7 @@ def demo(ctx: click.Context, activities: int, rebuild: bool, yes: bool, output: 
                                console=out)
     cluster = database.embedded_cluster(ctx.find_root().obj)
     if cluster is not None:
-        out.print(demonstration.where_the_cluster_lives(cluster, program_name()), soft_wrap=True)
+        out.print(demonstration.where_the_cluster_lives(cluster, program_name()))
     if as_json:
         emit_json({**result.summary, "cluster": str(cluster.home) if cluster else None})
     if result.report.failures:

@@ -172,6 +172,5 @@ def seed_with_progress(conn: psycopg.Connection, console: Console, **parameters)
             bar.stop()
     console.print(
         f"wrote {result.rows:,} activities ({result.chapters} chapters, {result.mentors} mentors, "
-        f"{result.coordinators} coordinators) in {result.seconds:.1f} s: {result.rows_per_second:,.0f} rows/s",
-        soft_wrap=True)
+        f"{result.coordinators} coordinators) in {result.seconds:.1f} s: {result.rows_per_second:,.0f} rows/s")
     return result
