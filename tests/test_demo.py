@@ -81,3 +81,17 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(migrated, tmp_path, argumen
     assert all(word in lines[0] for word in words)
     with database.connect(migrated) as conn:
         assert conn.execute("select count(*) from public.activities").fetchone()[0] == 0
+
+
+def test_on_the_embedded_cluster_the_demo_ends_with_where_it_lives_and_how_to_stop_it(tmp_path):
+    from rich.console import Console
+
+    from peerstats.cluster import Cluster
+    from peerstats.demo import where_the_cluster_lives
+
+    console = Console(width=80, record=True)
+    console.print(where_the_cluster_lives(Cluster(tmp_path / "home"), ".venv/bin/peerstats"), soft_wrap=True)
+    text = console.export_text()
+    assert f"lives in {tmp_path / 'home'}" in text and "keeps running" in text
+    assert ".venv/bin/peerstats local stop\n" in text
+    assert f".venv/bin/peerstats local stop && rm -rf {tmp_path / 'home'}" in text

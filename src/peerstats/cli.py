@@ -295,7 +295,8 @@ def demo(ctx: click.Context, activities: int, rebuild: bool, yes: bool, output: 
                                console=out)
     cluster = database.embedded_cluster(ctx.find_root().obj)
     if cluster is not None:
-        out.print(demonstration.where_the_cluster_lives(cluster, program_name()))
+        # Soft-wrapped: the commands it shows must stay whole on their lines, to be copied.
+        out.print(demonstration.where_the_cluster_lives(cluster, program_name()), soft_wrap=True)
     if as_json:
         emit_json({**result.summary, "cluster": str(cluster.home) if cluster else None})
     if result.report.failures:

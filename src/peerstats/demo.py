@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 from rich.console import Console
+from rich.markup import escape
 
 from peerstats import chart, database, migrations, postgrest, seed as seeding, verify
 from peerstats.cluster import Cluster
@@ -127,8 +128,11 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
 
 def where_the_cluster_lives(cluster: Cluster, program: str) -> str:
     """The demo's closing words when it ran on the embedded cluster: where, that it keeps running, how to stop it."""
+    home = escape(str(cluster.home))
     return (f"\n[bold]the PostgreSQL cluster[/bold]\n"
-            f"  lives in {cluster.home} (data/, its socket in run/, its log postgresql.log)\n"
-            f"  keeps running: every peerstats command without --database-url uses it\n"
-            f"  stop it:   {program} local stop   (the data stays; the next command starts it again)\n"
-            f"  remove it: {program} local stop && rm -rf {cluster.home}")
+            f"  lives in {home} (data/, its socket in run/, its log postgresql.log)\n"
+            f"  and keeps running after the demo: peerstats commands given no --database-url\n"
+            f"  and no DATABASE_URL use it.\n"
+            f"  stop it:   {escape(program)} local stop\n"
+            f"             (the data stays; the next peerstats command starts it again)\n"
+            f"  remove it: {escape(program)} local stop && rm -rf {home}")
