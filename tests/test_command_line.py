@@ -26,6 +26,8 @@ REQUIRED_VALUES = {"--activities": "10", "--year": "2025"}
 # Commands that never use --database-url's database: the embedded cluster's, and the
 # benchmark on a throwaway cluster of its own.
 NO_DATABASE_URL = {("local", "start"), ("local", "stop"), ("local", "status"), ("bench",)}
+# Commands whose output is not a report: the export is JSON or CSV already; the worker only logs.
+NOT_REPORTING = {("bufdir", "export"), ("worker",)}
 
 
 def leaf_commands(group: click.Group = cli.app, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], click.Command]:
@@ -67,9 +69,12 @@ def test_the_walk_covers_every_command():
     commands = leaf_commands()
     assert {("db", "up"), ("db", "down"), ("seed",), ("verify",), ("bufdir", "validate"), ("bench", "freshness")} \
         <= set(commands)
-    for command in commands.values():
+    for words, command in commands.items():
         required = [p.opts[0] for p in command.params if p.required]
         assert set(required) <= set(REQUIRED_VALUES), f"give the walk a value for {required}"
+        # Every command that reports can print it as JSON.
+        if words not in NOT_REPORTING:
+            assert "--json" in {opt for p in command.params for opt in p.opts}, words
 
 
 @pytest.mark.parametrize("words", sorted(leaf_commands()), ids=" ".join)

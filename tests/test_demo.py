@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,12 @@ def test_the_demo_seeds_verifies_and_draws_then_reuses_its_data(migrated, tmp_pa
         assert conn.execute("select count(*) from public.activities").fetchone()[0] == 3000
 
     chart.unlink()
-    second = demo(migrated, "--activities", "3000", "--output", str(chart), cwd=tmp_path)
+    second = demo(migrated, "--activities", "3000", "--output", str(chart), "--json", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert "reusing the 3,000 activities" in second.stdout and "wrote" not in second.stdout
+    assert "reusing the 3,000 activities" in second.stderr and "wrote" not in second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["data"]["activities"] == 3000 and summary["verify"]["failed"] == 0
+    assert summary["chart"]["path"] == str(chart.resolve()) and summary["cluster"] is None
     assert chart.exists()
 
     rebuilt = demo(migrated, "--activities", "2000", "--rebuild", "--yes", "--output", str(chart), cwd=tmp_path)

@@ -148,6 +148,8 @@ class Cluster:
 
     def stop(self) -> bool:
         """Stop the server if it runs; return whether it did."""
+        if not self.is_initialized():
+            return False  # nothing to stop, and no folder to create for the lock
         with self.lock():
             if not self.is_running():
                 return False

@@ -156,29 +156,44 @@ class Runner:
         return [by_version[version] for version in targets]
 
     def losses_of_down(self, steps: int | None = 1) -> list[Loss]:
-        """The tables the down scripts would drop, with the rows each holds now.
+        """The tables the down scripts would drop while they hold rows the migrations did not
+        write themselves (stats_freshness's row per view, say), with the rows each holds now.
 
-        Found by running those down scripts in a transaction that is rolled back and comparing
-        the tables before and after, so whatever a script drops (CASCADE included) is seen,
-        without reading its SQL.
+        Found by experiment in a transaction that is rolled back: run those down scripts and see
+        which tables are gone (CASCADE included), then run the up scripts again and count what
+        the migrations alone put in them. Nothing is read from the SQL.
         """
         tables = ("select c.oid, n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
                   " where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
                   " and n.nspname not like 'pg\\_%'")
+
+        def rows(schema: str, name: str) -> int:
+            return self.conn.execute(
+                sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))).fetchone()[0]
+
         before = {oid: (schema, name) for oid, schema, name in self.conn.execute(tables)}
+        targets = self._down_targets(steps)
         with self.conn.transaction(force_rollback=True):
-            for migration in self._down_targets(steps):
-                try:
-                    with self.conn.transaction():
-                        self.conn.execute(migration.down_path.read_text())
-                except psycopg.Error as failure:
-                    raise PeerstatsError(f"supabase/rollback/{migration.filename} would fail, nothing was changed: "
-                                         f"{describe(failure)}") from failure
-            after = {oid for oid, *_ in self.conn.execute(tables)}
-        dropped = sorted(name for oid, name in before.items() if oid not in after)
-        return [Loss(f"{schema}.{name}", self.conn.execute(
-                    sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))).fetchone()[0])
-                for schema, name in dropped]
+            for migration in targets:
+                self._try(migration.down_path)
+            remaining = {oid for oid, *_ in self.conn.execute(tables)}
+            dropped = sorted(name for oid, name in before.items() if oid not in remaining)
+            for migration in reversed(targets):
+                self._try(migration.up_path)
+            recreated = {(schema, name) for _, schema, name in self.conn.execute(tables)}
+            written_by_migrations = {table: rows(*table) if table in recreated else 0 for table in dropped}
+        held = {table: rows(*table) for table in dropped}
+        return [Loss(f"{schema}.{name}", held[schema, name]) for schema, name in dropped
+                if held[schema, name] > written_by_migrations[schema, name]]
+
+    def _try(self, path: Path) -> None:
+        """Run a migration file inside the caller's transaction, for an experiment."""
+        try:
+            with self.conn.transaction():
+                self.conn.execute(path.read_text())
+        except psycopg.Error as failure:
+            raise PeerstatsError(f"{path.relative_to(path.parents[1])} would fail, nothing was changed: "
+                                 f"{describe(failure)}") from failure
 
     def down(self, steps: int | None = 1) -> Iterator[Migration]:
         """Run down scripts newest first (`steps` of them, all when None), yielding each once committed."""
