@@ -147,7 +147,7 @@ def start_at_once(commands: list[list[str]], env: dict[str, str]) -> list[subpro
 def test_commands_started_at_once_on_a_new_and_on_a_stopped_cluster_all_succeed(fresh_home):
     """One creates and starts the cluster under its lock; the others wait, then find it accepting connections."""
     env = cli_env(fresh_home)
-    commands = [["db", "status", "--json"], ["local", "start"], ["db", "status"], ["local", "start", "--json"]]
+    commands = [["db", "up"], ["local", "start"], ["db", "up", "--json"], ["db", "status"]]
     for round_ in ("new", "stopped"):
         results = start_at_once(commands, env)
         assert [r.returncode for r in results] == [0] * len(commands), (round_, [r.stderr for r in results])

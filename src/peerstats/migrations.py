@@ -24,6 +24,9 @@ from peerstats.errors import PeerstatsError, UsageProblem
 MIGRATION_FILE = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
 # An arbitrary constant, the same for every peerstats runner: pg_advisory_lock's key.
 RUNNER_LOCK_KEY = 7_351_046_001
+# How long a runner waits for another to finish before it gives up: applying every migration
+# to an empty database takes a second or two.
+RUNNER_WAIT = "60s"
 
 
 def supabase_dir() -> Path:
@@ -77,20 +80,31 @@ create table if not exists supabase_migrations.schema_migrations (
 
 
 class Runner:
-    """One connection that holds the runner lock while it applies or rolls back migrations."""
+    """One connection that holds the runner lock while it applies or rolls back migrations.
 
-    def __init__(self, conn: psycopg.Connection, folder: Path | None = None):
+    A second runner waits for the first to finish (up to `wait`, a PostgreSQL interval), then
+    works on what the first left: two `db up` started together both succeed, the second
+    finding nothing to apply.
+    """
+
+    def __init__(self, conn: psycopg.Connection, folder: Path | None = None, *, wait: str = RUNNER_WAIT):
         if not conn.autocommit:
             raise ValueError("the migration runner manages its own transactions: pass an autocommit connection")
         self.conn = conn
         self.migrations = discover(folder)
+        self.wait = wait
 
     def __enter__(self) -> Runner:
-        locked = self.conn.execute("select pg_try_advisory_lock(%s)", (RUNNER_LOCK_KEY,)).fetchone()[0]
-        if not locked:
+        # lock_timeout bounds the wait for an advisory lock too; set for this one statement.
+        try:
+            with self.conn.transaction():
+                self.conn.execute("select set_config('lock_timeout', %s, true)", (self.wait,))
+                self.conn.execute("select pg_advisory_lock(%s)", (RUNNER_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable as busy:
             raise PeerstatsError(
-                "another migration runner is working on this database; try again when it has finished"
-            )
+                f"another migration runner has been working on this database for {self.wait}; "
+                "try again when it has finished"
+            ) from busy
         return self
 
     def __exit__(self, *exc) -> None:
