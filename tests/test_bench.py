@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,19 +11,22 @@ from pathlib import Path
 import pytest
 
 from peerstats import verify
+from readability import NARROW, assert_readable_at_80
 
 PEERSTATS = str(Path(sys.executable).parent / "peerstats")
 
 
 def bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([PEERSTATS, "bench", *args], capture_output=True, text=True, timeout=600, cwd=cwd)
+    return subprocess.run([PEERSTATS, "bench", *args], capture_output=True, text=True, timeout=600, cwd=cwd,
+                          env={**os.environ, **NARROW})
 
 
 def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
     output = tmp_path / "figures.json"
     result = bench("--sizes", "1500,2500", "--output", str(output), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "rows/s" in result.stdout and "speedup" in result.stdout and str(output) in result.stdout
+    assert "rows/s" in result.stdout and str(output) in " ".join(result.stdout.split())
+    assert_readable_at_80(result.stdout, "speedup", "mv_activity_time_series", "time series", "one chapter, API")
     document = json.loads(output.read_text())
     assert document["machine"]["cpus"] >= 1 and document["server"]["server_version"].startswith("15")
     assert [size["activities"] for size in document["sizes"]] == [1500, 2500]

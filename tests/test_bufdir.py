@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -20,6 +21,7 @@ import pytest
 from peerstats import bufdir
 from peerstats.postgrest import request
 from peerstats.refresh import refresh_stats_views
+from readability import NARROW, assert_readable_at_80
 
 BERGEN = "c0000000-0000-4000-8000-000000000001"
 OSLO = "c0000000-0000-4000-8000-000000000002"
@@ -28,11 +30,11 @@ TROMSO = "c0000000-0000-4000-8000-000000000004"
 DI_MOE = "b0000000-0000-4000-8000-000000000004"
 
 
-def peerstats(url: str, *args: str) -> subprocess.CompletedProcess:
+def peerstats(url: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """The real command line, in a process of its own, so exit codes and stderr are the user's."""
     return subprocess.run(
         [sys.executable, "-c", "from peerstats.cli import main; main()", "--database-url", url, *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
     )
 
 
@@ -149,9 +151,11 @@ def test_validate_passes_after_a_refresh_and_reports_staleness_after_an_insert(m
     assert tromso_2025["plain_views"] == tromso_2025["export"] == {
         "activity_count": 1, "total_hours": 1.5, "total_minutes": 90, "active_mentor_count": 1}
 
-    table = peerstats(migrated, "bufdir", "validate", "--year", "2025")
+    table = peerstats(migrated, "bufdir", "validate", "--year", "2025", env=NARROW)
     assert table.returncode == 1
-    assert "2025 Tromsø activity_count: export 1, dashboard 0 -> stale: refresh needed (`peerstats refresh`)" in table.stdout
+    assert_readable_at_80(table.stdout, "Stavanger", "Tromsø", "1 / 0 / 1", "1.50 / 0.00 / 1.50", "stale", "equal")
+    assert "2025 Tromsø activity_count: export 1, dashboard 0 -> stale: refresh needed (`peerstats refresh`)" in \
+        " ".join(table.stdout.split())
 
     refresh_stats_views(conn)
     assert peerstats(migrated, "bufdir", "validate").returncode == 0

@@ -136,3 +136,20 @@ def test_missing_server_programs_give_one_line_and_a_non_zero_exit(fresh_home):
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("peerstats: ")
     assert "PostgreSQL 15 server programs not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def start_at_once(commands: list[list[str]], env: dict[str, str]) -> list[subprocess.CompletedProcess]:
+    started = [subprocess.Popen([str(PEERSTATS), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env) for args in commands]
+    return [subprocess.CompletedProcess(p.args, p.wait(timeout=120), *p.communicate()) for p in started]
+
+
+def test_commands_started_at_once_on_a_new_and_on_a_stopped_cluster_all_succeed(fresh_home):
+    """One creates and starts the cluster under its lock; the others wait, then find it accepting connections."""
+    env = cli_env(fresh_home)
+    commands = [["db", "up"], ["local", "start"], ["db", "up", "--json"], ["db", "status"]]
+    for round_ in ("new", "stopped"):
+        results = start_at_once(commands, env)
+        assert [r.returncode for r in results] == [0] * len(commands), (round_, [r.stderr for r in results])
+        assert Cluster(fresh_home).is_running()
+        assert run_cli("local", "stop", env=env).returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -41,12 +42,15 @@ def test_the_demo_seeds_verifies_and_draws_then_reuses_its_data(migrated, tmp_pa
         assert conn.execute("select count(*) from public.activities").fetchone()[0] == 3000
 
     chart.unlink()
-    second = demo(migrated, "--activities", "3000", "--output", str(chart), cwd=tmp_path)
+    second = demo(migrated, "--activities", "3000", "--output", str(chart), "--json", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert "reusing the 3,000 activities" in second.stdout and "wrote" not in second.stdout
+    assert "reusing the 3,000 activities" in second.stderr and "wrote" not in second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["data"]["activities"] == 3000 and summary["verify"]["failed"] == 0
+    assert summary["chart"]["path"] == str(chart.resolve()) and summary["cluster"] is None
     assert chart.exists()
 
-    rebuilt = demo(migrated, "--activities", "2000", "--rebuild", "--output", str(chart), cwd=tmp_path)
+    rebuilt = demo(migrated, "--activities", "2000", "--rebuild", "--yes", "--output", str(chart), cwd=tmp_path)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "rolled back" in rebuilt.stdout and "wrote 2,000 activities" in rebuilt.stdout
     with database.connect(migrated) as conn:
@@ -89,3 +93,17 @@ def test_bad_input_gets_one_line_and_a_non_zero_exit(migrated, tmp_path, argumen
     assert all(word in lines[0] for word in words)
     with database.connect(migrated) as conn:
         assert conn.execute("select count(*) from public.activities").fetchone()[0] == 0
+
+
+def test_on_the_embedded_cluster_the_demo_ends_with_where_it_lives_and_how_to_stop_it(tmp_path):
+    from rich.console import Console
+
+    from peerstats.cluster import Cluster
+    from peerstats.demo import where_the_cluster_lives
+
+    console = Console(width=80, record=True)
+    console.print(where_the_cluster_lives(Cluster(tmp_path / "home"), ".venv/bin/peerstats"), soft_wrap=True)
+    text = console.export_text()
+    assert f"lives in {tmp_path / 'home'}" in text and "keeps running" in text
+    assert ".venv/bin/peerstats local stop\n" in text
+    assert f".venv/bin/peerstats local stop && rm -rf {tmp_path / 'home'}" in text

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -172,23 +174,25 @@ def test_a_second_up_is_a_no_op(migrated, conn):
     assert catalog_snapshot() == before
 
 
-def test_the_runner_refuses_to_run_twice_at_once(migrated, db_url):
+def test_a_second_runner_waits_for_the_first_then_finds_its_work_done(migrated, db_url):
     with database.connect(db_url) as first, database.connect(db_url) as second:
         with Runner(first):
-            with pytest.raises(PeerstatsError, match="another migration runner is working on this database"):
-                with Runner(second):
+            with pytest.raises(PeerstatsError, match="another migration runner has been working on this database"):
+                with Runner(second, wait="300ms"):
                     pass
         # Once the first has finished, the second may run.
         with Runner(second) as runner:
             assert list(runner.up()) == []
 
-        # Any session holding the runner's lock keeps the command line out too.
+        # The command line waits for a session holding the runner's lock, then runs.
         first.execute("select pg_advisory_lock(%s)", (RUNNER_LOCK_KEY,))
-        try:
-            assert_one_line_failure(peerstats("--database-url", db_url, "db", "up"), 1, "another migration runner")
-            assert_one_line_failure(peerstats("--database-url", db_url, "db", "down"), 1, "another migration runner")
-        finally:
-            first.execute("select pg_advisory_unlock(%s)", (RUNNER_LOCK_KEY,))
+        releaser = threading.Timer(1.5, lambda: first.execute("select pg_advisory_unlock(%s)", (RUNNER_LOCK_KEY,)))
+        releaser.start()
+        started = time.monotonic()
+        up = peerstats("--database-url", db_url, "db", "up")
+        releaser.join()
+        assert up.returncode == 0 and "nothing to apply" in up.stdout, up.stderr
+        assert time.monotonic() - started >= 1.5
         assert Runner(second).applied_versions() == all_versions()
 
 

@@ -30,11 +30,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from rich.console import Console
-from rich.table import Table
 
 from peerstats import database, migrations, postgrest, seed as seeding, verify
 from peerstats.cluster import throwaway_cluster
-from peerstats.errors import PeerstatsError
+from peerstats.errors import PeerstatsError, UsageProblem
+from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 
 DEFAULT_SIZES = (100_000, 1_000_000)
@@ -51,7 +51,7 @@ def parse_sizes(text: str) -> list[int]:
     for part in text.split(","):
         part = part.strip().replace("_", "")
         if not part.isdigit() or not 1 <= int(part) <= seeding.MAX_ACTIVITIES:
-            raise PeerstatsError(
+            raise UsageProblem(
                 f"--sizes takes activity counts between 1 and {seeding.MAX_ACTIVITIES:,} separated by commas, "
                 f"not '{text}'")
         sizes.append(int(part))
@@ -223,18 +223,18 @@ def print_size(console: Console, figures: dict[str, Any]) -> None:
     console.print(
         f"seeder's peak memory: server backend {backend / 1024 if backend else float('nan'):.0f} MiB "
         f"(VmHWM, shared buffers it touched included), peerstats {seeded['python_peak_rss_kib'] / 1024:.0f} MiB "
-        f"(ru_maxrss)", soft_wrap=True)
-    refresh = Table("view", "plain refresh (ms)", "concurrent refresh (ms)",
-                    title=f"refresh, median of {REFRESH_RUNS}; refresh_stats_views() of all three: "
-                          f"{figures['refresh']['refresh_stats_views_ms']:.0f} ms")
-    for name, times in figures["refresh"]["views"].items():
-        refresh.add_row(name, f"{times['plain_ms']:.1f}", f"{times['concurrent_ms']:.1f}")
-    console.print(refresh)
-    queries = Table("view", "12 months of", "materialized p50/p95", "plain p50/p95", "speedup",
-                    title="dashboard queries, ms at the client (API: as the chapter's coordinator)")
-    for row in figures["queries"]:
-        fast, slow = row["materialized"], row["plain"]
-        queries.add_row(SHORT_NAMES[row["view"]], row["query"].removeprefix("12 months, ") + ", " + row["path"].split(" ")[0],
-                        f"{fast['p50_ms']:.2f} / {fast['p95_ms']:.2f}", f"{slow['p50_ms']:.2f} / {slow['p95_ms']:.2f}",
-                        f"{row['speedup_p50']:,.1f}×" if row["speedup_p50"] else "-")
-    console.print(queries)
+        f"(ru_maxrss)")
+    print_table(console, ["view", Column("plain refresh (ms)", "right"), Column("concurrent refresh (ms)", "right")],
+                [(name, f"{times['plain_ms']:.1f}", f"{times['concurrent_ms']:.1f}")
+                 for name, times in figures["refresh"]["views"].items()],
+                title=f"refresh, median of {REFRESH_RUNS}; refresh_stats_views() of all three: "
+                      f"{figures['refresh']['refresh_stats_views_ms']:.0f} ms")
+    print_table(console, ["view", "12 months of", Column("materialized p50/p95", "right"),
+                          Column("plain p50/p95", "right"), Column("speedup", "right")],
+                [(SHORT_NAMES[row["view"]],
+                  row["query"].removeprefix("12 months, ") + ", " + row["path"].split(" ")[0],
+                  f"{row['materialized']['p50_ms']:.2f} / {row['materialized']['p95_ms']:.2f}",
+                  f"{row['plain']['p50_ms']:.2f} / {row['plain']['p95_ms']:.2f}",
+                  f"{row['speedup_p50']:,.1f}×" if row["speedup_p50"] else "-")
+                 for row in figures["queries"]],
+                title="dashboard queries, ms at the client (API: as the chapter's coordinator)")

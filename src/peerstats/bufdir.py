@@ -26,12 +26,12 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from peerstats.errors import PeerstatsError
+from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 
 # The plausible years run from 2000, well before anything this app records (an earlier year
@@ -382,17 +382,16 @@ def validate(conn: psycopg.Connection, *, year: int | None = None, with_referenc
 
 # --- output ---------------------------------------------------------------------------------
 
-def side_by_side(row: ChapterYear, figure: str) -> str:
+def side_by_side(row: ChapterYear, figure: str) -> Text:
     values = [row.export.value(figure), row.dashboard.value(figure), row.plain_views.value(figure)]
-    text = " / ".join(str(v) for v in values)
     differs = any(row.export.differs_from(row.source(s), figure) for s in SOURCES)
-    return f"[bold red]{text}[/]" if differs else text
+    return Text(" / ".join(str(v) for v in values), style="bold red" if differs else "")
 
 
-def row_result(row: ChapterYear, differences: list[Difference]) -> str:
+def row_result(row: ChapterYear, differences: list[Difference]) -> Text:
     causes = sorted({"stale" if d.cause == STALE else d.cause
                      for d in differences if (d.year, d.chapter_id) == (row.year, row.chapter_id)})
-    return f"[bold red]{', '.join(causes)}[/]" if causes else "[green]equal[/]"
+    return Text(", ".join(causes), style="bold red") if causes else Text("equal", style="green")
 
 
 def print_validation(console: Console, validation: Validation) -> None:
@@ -403,27 +402,20 @@ def print_validation(console: Console, validation: Validation) -> None:
                 console.print(f"  {mismatch}", soft_wrap=True, markup=False)
         else:
             console.print(f"reference {check.year}: the export equals {check.expected_file}")
-    table = Table(title="Bufdir export against the dashboard\n(export / materialized views / plain views)",
-                  box=box.SIMPLE_HEAD)
-    table.add_column("year")
-    table.add_column("chapter")
-    for heading in ("activities", "hours", "mentors"):  # mentors: active mentors
-        table.add_column(heading, justify="right", no_wrap=True)
-    table.add_column("result")
-    for row in validation.rows:
-        table.add_row(str(row.year), escape(row.chapter_name), side_by_side(row, "activity_count"),
-                      side_by_side(row, "total_hours"), side_by_side(row, "active_mentor_count"),
-                      row_result(row, validation.differences))
-    console.print(table)
-    console.print(validation.staleness.describe(), soft_wrap=True)
+    # mentors: active mentors
+    print_table(console, ["year", "chapter", *(Column(h, "right") for h in ("activities", "hours", "mentors")), "result"],
+                [(row.year, row.chapter_name, side_by_side(row, "activity_count"), side_by_side(row, "total_hours"),
+                  side_by_side(row, "active_mentor_count"), row_result(row, validation.differences))
+                 for row in validation.rows],
+                title="Bufdir export against the dashboard\n(export / materialized views / plain views)", boxed=False)
+    console.print(validation.staleness.describe())
     if not validation.rows:
         console.print("no year has data: nothing to reconcile")
     for d in validation.differences:
         console.print(f"[bold red]{d.year} {escape(d.chapter_name)}[/] {d.figure}: export {d.exported}, {d.source} {d.other}"
-                      f" -> {d.cause}", soft_wrap=True)
+                      f" -> {d.cause}")
     if not validation.differences and validation.rows:
-        console.print("no difference: the export equals the dashboard and the plain views for every chapter and year",
-                      soft_wrap=True)
+        console.print("no difference: the export equals the dashboard and the plain views for every chapter and year")
 
 
 def figures_document(figures: Figures) -> dict[str, Any]:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import pathlib
 import sys
 import uuid
 from typing import Optional
 
 import click
-import psycopg
 from rich.console import Console
-from rich.table import Table
 
+from peerstats import __version__, exits
 from peerstats import bench as benchmark
 from peerstats import bufdir, database, freshness, migrations
 from peerstats import demo as demonstration
@@ -22,17 +21,49 @@ from peerstats import verify as verification
 from peerstats import worker as stats_worker
 from peerstats import xlsx_export
 from peerstats.cluster import Cluster, default_home
+from peerstats.confirm import confirm_loss
 from peerstats.errors import PeerstatsError
+from peerstats.output import Column, emit_json, json_text, print_table
 from peerstats.refresh import describe_refresh, refresh_stats_views
 
 console = Console()
+# Progress and notes of a command whose standard output is one JSON document.
+stderr_console = Console(stderr=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandGroup(click.Group):
+    """A group whose --help lists each command's whole first line, wrapped, never cut short."""
+
+    group_class = type  # subgroups are CommandGroups too
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
+YES_OPTION = click.option("--yes", is_flag=True,
+                          help="Delete without asking. Without it, a terminal asks first; anything else is refused.")
+
+
+def console_for(as_json: bool) -> Console:
+    """Where a command's human-readable lines go: standard error when standard output carries JSON."""
+    return stderr_console if as_json else console
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--database-url", metavar="URL", help="PostgreSQL URL; else DATABASE_URL; else the embedded local cluster.")
+@click.version_option(__version__, "--version", prog_name="peerstats", message="%(prog)s %(version)s")
 @click.pass_context
 def app(ctx: click.Context, database_url: Optional[str]) -> None:
-    """Statistics layer for a Supabase peer-mentor app: migrations, seed, verify, bench, worker, Bufdir export."""
+    """Statistics layer for a Supabase peer-mentor app: migrations, synthetic data, refresh,
+    acceptance checks, benchmarks and the Bufdir export."""
     ctx.obj = database_url
 
 
@@ -51,82 +82,126 @@ def url_of(ctx: click.Context) -> str:
 
 
 @db_app.command("up")
+@JSON_OPTION
 @click.pass_context
-def db_up(ctx: click.Context) -> None:
+def db_up(ctx: click.Context, as_json: bool) -> None:
     """Apply every pending migration (and the Supabase pieces a plain PostgreSQL lacks)."""
+    out = console_for(as_json)
+    applied = []
     with database.connect(url_of(ctx)) as conn, migrations.Runner(conn) as runner:
-        applied = 0
         for migration in runner.up():
-            console.print(f"applied {migration.filename}")
-            applied += 1
-    console.print("database is up to date" if applied else "nothing to apply: database is up to date")
+            out.print(f"applied {migration.filename}")
+            applied.append(migration.filename)
+    if as_json:
+        emit_json({"applied": applied})
+    else:
+        console.print("database is up to date" if applied else "nothing to apply: database is up to date")
 
 
 @db_app.command("down")
-@click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True, help="How many migrations to roll back, newest first.")
+@click.option("--steps", type=click.IntRange(min=1), help="How many migrations to roll back, newest first  [default: 1].")
 @click.option("--all", "all_", is_flag=True, help="Roll back every applied migration.")
+@YES_OPTION
+@JSON_OPTION
 @click.pass_context
-def db_down(ctx: click.Context, steps: int, all_: bool) -> None:
-    """Run down scripts, newest first (default: one)."""
+def db_down(ctx: click.Context, steps: Optional[int], all_: bool, yes: bool, as_json: bool) -> None:
+    """Run down scripts, newest first (default: one).
+
+    Rolling back 20261125000100_base_schema drops the tables and every row in them: activities,
+    chapters, mentors, activity types and coordinators' chapters. When a rollback would drop
+    tables holding rows, it first says which and how many rows, then needs --yes or a "y" typed
+    at a terminal; without a terminal and without --yes it changes nothing and exits 2.
+    To start over with new synthetic data but keep the schema, use `peerstats seed --replace`.
+    """
+    if steps is not None and all_:
+        raise click.UsageError("--steps and --all exclude each other")
+    out = console_for(as_json)
+    rolled_back = []
     with database.connect(url_of(ctx)) as conn, migrations.Runner(conn) as runner:
-        rolled_back = 0
-        for migration in runner.down(None if all_ else steps):
-            console.print(f"rolled back {migration.filename}")
-            rolled_back += 1
-    if not rolled_back:
+        how_many = None if all_ else (steps or 1)
+        # Asked for explicitly, more steps than applied migrations is a usage problem (raised by
+        # the runner); the default single step on an empty history is simply nothing to do.
+        if all_ or steps is not None or runner.applied_versions():
+            confirm_loss("rolling back " + ("every migration" if how_many is None else
+                                            f"{how_many} migration{'s' if how_many != 1 else ''}"),
+                         runner.losses_of_down(how_many), yes=yes)
+            for migration in runner.down(how_many):
+                out.print(f"rolled back {migration.filename}")
+                rolled_back.append(migration.filename)
+    if as_json:
+        emit_json({"rolled_back": rolled_back})
+    elif not rolled_back:
         console.print("nothing to roll back: no migration is applied")
 
 
 @db_app.command("status")
+@JSON_OPTION
 @click.pass_context
-def db_status(ctx: click.Context) -> None:
+def db_status(ctx: click.Context, as_json: bool) -> None:
     """List applied and pending migrations."""
     # Reading the history needs no runner lock: status works while another runner is busy.
     with database.connect(url_of(ctx)) as conn:
         states = migrations.Runner(conn).status()
-    table = Table("version", "name", "state")
-    for state in states:
-        table.add_row(state.migration.version, state.migration.name, "applied" if state.applied else "pending")
-    console.print(table)
+    rows = [(s.migration.version, s.migration.name, "applied" if s.applied else "pending") for s in states]
+    if as_json:
+        emit_json([{"version": v, "name": n, "state": state} for v, n, state in rows])
+    else:
+        print_table(console, ["version", "name", "state"], rows)
 
 
 @local_app.command("start")
-def local_start() -> None:
+@JSON_OPTION
+def local_start(as_json: bool) -> None:
     """Create (on first use) and start the embedded cluster; print its URL."""
     cluster = Cluster(default_home())
-    console.print(cluster.ensure_running(), soft_wrap=True)
+    url = cluster.ensure_running()
+    if as_json:
+        emit_json({"home": str(cluster.home), "state": "running", "url": url})
+    else:
+        console.print(url, soft_wrap=True)
 
 
 @local_app.command("stop")
-def local_stop() -> None:
+@JSON_OPTION
+def local_stop(as_json: bool) -> None:
     """Stop the embedded cluster (its data stays)."""
     cluster = Cluster(default_home())
-    was_running = cluster.is_running()
-    cluster.stop()
-    console.print(f"stopped the cluster in {cluster.home}" if was_running else f"the cluster in {cluster.home} was not running")
+    was_running = cluster.stop()
+    if as_json:
+        emit_json({"home": str(cluster.home), "was_running": was_running,
+                   "state": "stopped" if cluster.is_initialized() else "not created yet"})
+    else:
+        console.print(f"stopped the cluster in {cluster.home}" if was_running
+                      else f"the cluster in {cluster.home} was not running")
 
 
 @local_app.command("status")
-def local_status() -> None:
+@JSON_OPTION
+def local_status(as_json: bool) -> None:
     """Where the embedded cluster lives, whether it runs, and its URL."""
     cluster = Cluster(default_home())
     state = "running" if cluster.is_running() else ("stopped" if cluster.is_initialized() else "not created yet")
-    console.print(f"home: {cluster.home}\nstate: {state}\nurl: {cluster.url}", soft_wrap=True)
+    if as_json:
+        emit_json({"home": str(cluster.home), "state": state, "url": cluster.url})
+    else:
+        # Not soft-wrapped: a path longer than the terminal folds onto the next line, whole.
+        console.print(f"home: {cluster.home}\nstate: {state}\nurl: {cluster.url}", markup=False, highlight=False)
 
 
 @app.command("refresh")
 @click.option("--no-wait", is_flag=True, help="Skip, instead of waiting, when another refresh is running.")
+@JSON_OPTION
 @click.pass_context
-def refresh(ctx: click.Context, no_wait: bool) -> None:
+def refresh(ctx: click.Context, no_wait: bool, as_json: bool) -> None:
     """Refresh the three materialized views concurrently (public.refresh_stats_views())."""
     with database.connect(url_of(ctx)) as conn:
         results = refresh_stats_views(conn, wait=not no_wait)
-    table = Table("view", "status", "refresh ms", "data as of")
-    for result in results:
-        table.add_row(result.view_name, result.status,
-                      "" if result.refresh_ms is None else f"{result.refresh_ms:.1f}",
-                      "" if result.refreshed_at is None else result.refreshed_at.isoformat(timespec="seconds"))
-    console.print(table)
+    if as_json:
+        emit_json([dataclasses.asdict(result) for result in results])
+    else:
+        print_table(console, ["view", "status", Column("refresh ms", "right"), "data as of"], [
+            (r.view_name, r.status, "" if r.refresh_ms is None else f"{r.refresh_ms:.1f}",
+             "" if r.refreshed_at is None else r.refreshed_at.isoformat(timespec="seconds")) for r in results])
     if any(result.status.startswith("failed") for result in results):
         raise PeerstatsError("a view failed to refresh (see the table above)")
 
@@ -155,24 +230,48 @@ def worker(ctx: click.Context, debounce_ms: int, max_delay_ms: int) -> None:
 @click.option("--years", type=int, default=2, show_default=True, help="The last N years, up to today (UTC); 1 to 5.")
 @click.option("--seed", "seed_value", type=int, default=0, show_default=True, help="The same seed gives the same data (all day: the data ends at the last midnight UTC).")
 @click.option("--append", is_flag=True, help="Add to a database that already holds activities.")
+@click.option("--replace", is_flag=True,
+              help="Delete the activities already there first, in the same transaction; chapters, mentors, "
+                   "activity types, user accounts and coordinators' chapters stay. Asks first (see --yes).")
+@YES_OPTION
 @click.option("--no-refresh", is_flag=True, help="Leave the materialized views as they are (default: refresh them).")
+@JSON_OPTION
 @click.pass_context
 def seed(ctx: click.Context, activities: int, chapters: int, mentors: int, years: int, seed_value: int,
-         append: bool, no_refresh: bool) -> None:
+         append: bool, replace: bool, yes: bool, no_refresh: bool, as_json: bool) -> None:
     """Write realistic synthetic activities, chapters, mentors and coordinators, generated inside PostgreSQL."""
-    seeding.check_parameters(activities=activities, chapters=chapters, mentors=mentors, years=years, seed=seed_value)
+    seeding.check_parameters(activities=activities, chapters=chapters, mentors=mentors, years=years, seed=seed_value,
+                             append=append, replace=replace)
+    out = console_for(as_json)
     with database.connect(url_of(ctx)) as conn:
-        seeding.seed_with_progress(conn, console, activities=activities, chapters=chapters, mentors=mentors,
-                                   years=years, seed=seed_value, append=append)
-        if not no_refresh:
-            console.print("refreshed: " + describe_refresh(refresh_stats_views(conn)), soft_wrap=True)
+        if replace:
+            confirm_loss("seed --replace", seeding.losses_of_replace(conn), yes=yes)
+        result = seeding.seed_with_progress(conn, out, activities=activities, chapters=chapters, mentors=mentors,
+                                            years=years, seed=seed_value, append=append, replace=replace)
+        refreshed = [] if no_refresh else refresh_stats_views(conn)
+        if refreshed:
+            out.print("refreshed: " + describe_refresh(refreshed))
+    if as_json:
+        emit_json({**dataclasses.asdict(result), "rows_per_second": result.rows_per_second,
+                   "refresh": [dataclasses.asdict(r) for r in refreshed]})
 
 
 @app.command("verify")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
+@JSON_OPTION
 @click.pass_context
 def verify(ctx: click.Context, as_json: bool) -> None:
-    """Measure every acceptance criterion of the spec on the current database; exit 1 if one fails."""
+    """Measure every acceptance criterion on the current database; exit 1 if one fails.
+
+    One row per criterion: materialized views and their unique indexes, concurrent refresh,
+    index use (EXPLAIN ANALYZE), 12-month query times directly and through the API, the
+    index-scan ratio of a dashboard workload, locks while a refresh runs, materialized equal
+    to plain, the pg_cron job, and who may read and refresh.
+
+    It writes to the database, and puts back what it changes: it refreshes the materialized
+    views (so their "last updated" time moves forward), inserts one probe activity and deletes
+    it again, and holds one refresh open in a transaction that it rolls back. Use a database
+    you may write to.
+    """
     with Console(stderr=True).status("verify") as status:
         report = verification.verify(url_of(ctx), step=lambda title: status.update(f"verify: {title}"))
     if as_json:
@@ -185,15 +284,32 @@ def verify(ctx: click.Context, as_json: bool) -> None:
 
 @app.command("demo")
 @click.option("--activities", type=int, default=100_000, show_default=True, help="Activities to seed into an empty database.")
-@click.option("--rebuild", is_flag=True, help="Roll every migration back (dropping the data), apply them again and reseed.")
+@click.option("--rebuild", is_flag=True,
+              help="Roll every migration back (dropping the data: asks first, see --yes), apply them again and reseed.")
+@YES_OPTION
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="peerstats-demo.png",
               show_default=True, help="Where to draw the chart (PNG); the coordinator's report goes beside it (.html).")
+@JSON_OPTION
 @click.pass_context
-def demo(ctx: click.Context, activities: int, rebuild: bool, output: pathlib.Path) -> None:
+def demo(ctx: click.Context, activities: int, rebuild: bool, yes: bool, output: pathlib.Path, as_json: bool) -> None:
     """The main job: the embedded cluster, migrations, 100k activities, refresh, verify, a chart and a report."""
-    report = demonstration.run(url_of(ctx), activities=activities, rebuild=rebuild, output=output, console=console)
-    if report.failures:
-        raise PeerstatsError(f"verify: {report.summary()}")
+    out = console_for(as_json)
+    result = demonstration.run(url_of(ctx), activities=activities, rebuild=rebuild, yes=yes, output=output,
+                               console=out)
+    cluster = database.embedded_cluster(ctx.find_root().obj)
+    if cluster is not None:
+        # Soft-wrapped: the commands it shows must stay whole on their lines, to be copied.
+        out.print(demonstration.where_the_cluster_lives(cluster, program_name()), soft_wrap=True)
+    if as_json:
+        emit_json({**result.summary, "cluster": str(cluster.home) if cluster else None})
+    if result.report.failures:
+        raise PeerstatsError(f"verify: {result.report.summary()}")
+
+
+def program_name() -> str:
+    """How the user called peerstats (e.g. .venv/bin/peerstats), for commands the output suggests."""
+    called = pathlib.Path(sys.argv[0])
+    return called.name if called.name == str(called) or called.parent == pathlib.Path(".") else str(called)
 
 
 @app.command("report")
@@ -221,8 +337,9 @@ def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: p
               help="Activity counts to measure, separated by commas.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="bench-results.json",
               show_default=True, help="Where to write the figures (JSON).")
+@JSON_OPTION
 @click.pass_context
-def bench(ctx: click.Context, sizes: str, output: pathlib.Path) -> None:
+def bench(ctx: click.Context, sizes: str, output: pathlib.Path, as_json: bool) -> None:
     """Benchmarks that print measured figures, the materialized views against the plain ones.
 
     Without a subcommand: seeding, refresh (plain and concurrent) and dashboard query latency
@@ -230,7 +347,9 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path) -> None:
     it never touches the database of --database-url.
     """
     if ctx.invoked_subcommand is None:
-        benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console)
+        document = benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console_for(as_json))
+        if as_json:
+            emit_json(document)
 
 
 @bench.command("freshness")
@@ -243,9 +362,10 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path) -> None:
 @click.option("--debounce-ms", type=click.IntRange(min=0), default=150, show_default=True, help="The worker's debounce.")
 @click.option("--max-delay-ms", type=click.IntRange(min=0), default=1000, show_default=True, help="The worker's max delay.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="Also write the figures as JSON here.")
+@JSON_OPTION
 @click.pass_context
 def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: float, debounce_ms: int,
-                    max_delay_ms: int, output: Optional[pathlib.Path]) -> None:
+                    max_delay_ms: int, output: Optional[pathlib.Path], as_json: bool) -> None:
     """Staleness of the dashboard while activities are written and the worker refreshes.
 
     Runs on a throwaway cluster of its own, or on the database of --database-url, which it
@@ -253,11 +373,14 @@ def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: 
     """
     result = freshness.run(ctx.find_root().obj, activities=activities, rate=rate, duration=duration,
                            timing=worker_timing(debounce_ms, max_delay_ms),
-                           progress=lambda step: console.print(f"[dim]{step}[/dim]"))
-    freshness.print_report(console, result)
+                           progress=lambda step: console_for(as_json).print(f"[dim]{step}[/dim]"))
+    if as_json:
+        emit_json(result.as_json())
+    else:
+        freshness.print_report(console, result)
     if output:
-        output.write_text(json.dumps(result.as_json(), indent=2, default=str) + "\n")
-        console.print(f"wrote {output}")
+        output.write_text(json_text(result.as_json()))
+        console_for(as_json).print(f"wrote {output}")
 
 
 @app.group("bufdir")
@@ -308,22 +431,18 @@ def bufdir_validate(ctx: click.Context, year: Optional[int], reference: bool, as
 
 
 def main() -> None:
-    """Entry point: every failure becomes one line on stderr and a non-zero exit, never a traceback."""
+    """Entry point: every way a command ends becomes an exit code, and a failure one line on
+    stderr, never a traceback (the mapping is exits.outcome)."""
     try:
         exit_code = app.main(prog_name="peerstats", standalone_mode=False)
-    except click.exceptions.Abort:
-        print("peerstats: aborted", file=sys.stderr)
-        sys.exit(130)
-    except click.UsageError as failure:
-        print(f"peerstats: {failure.format_message()}", file=sys.stderr)
-        sys.exit(2)
-    except PeerstatsError as failure:
-        print(f"peerstats: {failure}", file=sys.stderr)
-        sys.exit(1)
-    except psycopg.Error as failure:
-        print(f"peerstats: database error: {migrations.describe(failure)}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("peerstats: interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(exit_code if isinstance(exit_code, int) else 0)
+    except click.exceptions.NoArgsIsHelpError as asked_nothing:
+        # `peerstats` or `peerstats db` alone: the help, as click shows it, and a usage exit.
+        click.echo(asked_nothing.format_message(), err=True)
+        sys.exit(exits.USAGE)
+    except BaseException as ended:  # noqa: BLE001 - the one place every failure is turned into a line and a code
+        if isinstance(ended, SystemExit):
+            raise
+        code, line = exits.outcome(ended)
+        click.echo(f"peerstats: {line}", err=True)
+        sys.exit(code)
+    sys.exit(exit_code if isinstance(exit_code, int) else exits.OK)

@@ -7,16 +7,22 @@ taken with runuser for every server command.
 
 A test cluster may also listen on 127.0.0.1 (clients such as the Supabase CLI cannot use a
 Unix socket); connections over TCP must give a password (scram-sha-256).
+
+Any number of peerstats commands may start at once on a stopped or brand-new cluster: an
+exclusive file lock (fcntl) on home/lock is held while one of them creates or starts it and
+waits until it accepts connections; the others wait for the lock and find it running.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +43,8 @@ cron.use_background_workers = on
 max_worker_processes = 16
 logging_collector = off
 """
+# How long a command waits for the server to accept connections after it was started.
+READY_TIMEOUT_S = 60
 
 
 def default_home() -> Path:
@@ -175,9 +183,15 @@ class Cluster:
             "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60",
         )
 
-    def stop(self) -> None:
-        if self.is_running():
+    def stop(self) -> bool:
+        """Stop the server if it runs; return whether it did."""
+        if not self.is_initialized():
+            return False  # nothing to stop, and no folder to create for the lock
+        with self.lock():
+            if not self.is_running():
+                return False
             self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60")
+            return True
 
     def restart(self) -> None:
         self._run(
@@ -185,12 +199,39 @@ class Cluster:
             "-m", "fast", "-w", "-t", "60",
         )
 
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the cluster's lock: one command at a time creates, starts or stops it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / "lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def accepts_connections(self) -> bool:
+        """pg_isready's answer: 0 accepting; 1 rejecting (starting up or shutting down); 2 no answer."""
+        return self._run("pg_isready", "-q", "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+                         check=False).returncode == 0
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.accepts_connections():
+            if time.monotonic() > deadline:
+                raise PeerstatsError(f"the cluster in {self.home} does not accept connections after "
+                                     f"{READY_TIMEOUT_S} s (server log: {self.log_file})")
+            time.sleep(0.1)
+
     def ensure_running(self) -> str:
-        """Create the cluster on first use and start it if it is down; return its URL."""
-        if not self.is_initialized():
-            self.initialize()
-        if not self.is_running():
-            self.start()
+        """Create the cluster on first use and start it if it is down, under the lock, and wait
+        until it accepts connections; return its URL."""
+        with self.lock():
+            if not self.is_initialized():
+                self.initialize()
+            if not self.is_running():
+                self.start()
+            self.wait_until_ready()
         return self.url
 
     def destroy(self) -> None:

@@ -10,13 +10,19 @@ from peerstats.cluster import Cluster, default_home
 from peerstats.errors import PeerstatsError
 
 
+def embedded_cluster(database_url: str | None) -> Cluster | None:
+    """The embedded cluster when neither --database-url nor DATABASE_URL names a database, else None."""
+    if database_url or os.environ.get("DATABASE_URL"):
+        return None
+    return Cluster(default_home())
+
+
 def resolve_url(database_url: str | None) -> str:
     """--database-url, else DATABASE_URL, else the embedded cluster (created and started on first use)."""
-    if database_url:
-        return database_url
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    return Cluster(default_home()).ensure_running()
+    cluster = embedded_cluster(database_url)
+    if cluster is None:
+        return database_url or os.environ["DATABASE_URL"]
+    return cluster.ensure_running()
 
 
 def connect(url: str, *, autocommit: bool = True, application_name: str = "peerstats") -> psycopg.Connection:

@@ -8,15 +8,19 @@ months) and their HTML report (`peerstats report`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from rich.console import Console
+from rich.markup import escape
 
 from peerstats import chart, database, migrations, postgrest, seed as seeding, verify
 from peerstats import report as coordinator_report
+from peerstats.cluster import Cluster
+from peerstats.confirm import confirm_loss
 from peerstats.errors import PeerstatsError
 from peerstats.refresh import describe_refresh, refresh_stats_views
 
@@ -28,8 +32,16 @@ class ChartSource:
     coordinator_chapters: int
 
 
-def migrate(conn: psycopg.Connection, console: Console, *, rebuild: bool) -> None:
-    rolled_back, applied = migrations.apply_all(conn, afresh=rebuild)
+@dataclass(frozen=True)
+class DemoResult:
+    report: verify.Report
+    summary: dict[str, Any]
+    """What the closing summary says, as one JSON document (`peerstats demo --json`)."""
+
+
+def migrate(conn: psycopg.Connection, console: Console, *, rebuild: bool, yes: bool) -> None:
+    rolled_back, applied = migrations.apply_all(
+        conn, afresh=rebuild, confirm_loss=lambda losses: confirm_loss("demo --rebuild", losses, yes=yes))
     for migration in rolled_back:
         console.print(f"rolled back {migration.filename}")
     console.print(f"applied {', '.join(m.filename for m in applied)}" if applied else "migrations: up to date",
@@ -75,15 +87,16 @@ def draw_chart(conn: psycopg.Connection, source: ChartSource, window: tuple[date
     return chart.save_png(figure, output), len(weeks)
 
 
-def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Console) -> verify.Report:
-    """The demo; returns verify's report (the caller fails the command when a criterion fails)."""
+def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Console, yes: bool = False) -> DemoResult:
+    """The demo; returns verify's report (the caller fails the command when a criterion fails) and
+    the summary. `rebuild` drops the data only when confirmed (`yes`, or at a terminal)."""
     seeding.check_parameters(activities=activities, chapters=20, mentors=100, years=2, seed=0)
     if output.is_dir() or not output.resolve().parent.is_dir():
         raise PeerstatsError(f"cannot write the chart to {output}: no such folder")
     if output.suffix.lower() == ".html":
         raise PeerstatsError(f"--output is the chart, a PNG; the report is written beside it as .html: not {output}")
     with database.connect(url, application_name="peerstats demo") as conn:
-        migrate(conn, console, rebuild=rebuild)
+        migrate(conn, console, rebuild=rebuild, yes=yes)
         existing = seeding.existing_activities(conn)
         if existing:
             console.print(f"reusing the {existing:,} activities already in the database (--rebuild starts over)")
@@ -116,4 +129,25 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
         f"           that coordinator's {report_chapters} chapter{'s' if report_chapters != 1 else ''}, read through the API;\n"
         f"           open it in a web browser",
         soft_wrap=True)
-    return report
+    summary = {
+        "data": {key: db[key] for key in ("activities", "counted_activities", "chapters", "mentors", "coordinators")},
+        "refresh": [asdict(r) for r in refreshed],
+        "verify": {"passed": len(report.criteria) - len(report.failures), "failed": len(report.failures),
+                   "summary": report.summary()},
+        "chart": {"path": str(path.resolve()), "chapter": source.chapter_name, "weeks": week_count,
+                  "from": window[0].isoformat(), "until": (window[1] - timedelta(days=1)).isoformat()},
+        "report": {"path": str(output.with_suffix(".html").resolve()), "chapters": report_chapters},
+    }
+    return DemoResult(report, summary)
+
+
+def where_the_cluster_lives(cluster: Cluster, program: str) -> str:
+    """The demo's closing words when it ran on the embedded cluster: where, that it keeps running, how to stop it."""
+    home = escape(str(cluster.home))
+    return (f"\n[bold]the PostgreSQL cluster[/bold]\n"
+            f"  lives in {home} (data/, its socket in run/, its log postgresql.log)\n"
+            f"  and keeps running after the demo: peerstats commands given no --database-url\n"
+            f"  and no DATABASE_URL use it.\n"
+            f"  stop it:   {escape(program)} local stop\n"
+            f"             (the data stays; the next peerstats command starts it again)\n"
+            f"  remove it: {escape(program)} local stop && rm -rf {home}")

@@ -10,18 +10,23 @@ session advisory lock keeps two runners from interleaving.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
-from peerstats.errors import PeerstatsError
+from peerstats.confirm import Loss
+from peerstats.errors import PeerstatsError, UsageProblem
 
 MIGRATION_FILE = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
 # An arbitrary constant, the same for every peerstats runner: pg_advisory_lock's key.
 RUNNER_LOCK_KEY = 7_351_046_001
+# How long a runner waits for another to finish before it gives up: applying every migration
+# to an empty database takes a second or two.
+RUNNER_WAIT = "60s"
 
 
 def supabase_dir() -> Path:
@@ -75,20 +80,31 @@ create table if not exists supabase_migrations.schema_migrations (
 
 
 class Runner:
-    """One connection that holds the runner lock while it applies or rolls back migrations."""
+    """One connection that holds the runner lock while it applies or rolls back migrations.
 
-    def __init__(self, conn: psycopg.Connection, folder: Path | None = None):
+    A second runner waits for the first to finish (up to `wait`, a PostgreSQL interval), then
+    works on what the first left: two `db up` started together both succeed, the second
+    finding nothing to apply.
+    """
+
+    def __init__(self, conn: psycopg.Connection, folder: Path | None = None, *, wait: str = RUNNER_WAIT):
         if not conn.autocommit:
             raise ValueError("the migration runner manages its own transactions: pass an autocommit connection")
         self.conn = conn
         self.migrations = discover(folder)
+        self.wait = wait
 
     def __enter__(self) -> Runner:
-        locked = self.conn.execute("select pg_try_advisory_lock(%s)", (RUNNER_LOCK_KEY,)).fetchone()[0]
-        if not locked:
+        # lock_timeout bounds the wait for an advisory lock too; set for this one statement.
+        try:
+            with self.conn.transaction():
+                self.conn.execute("select set_config('lock_timeout', %s, true)", (self.wait,))
+                self.conn.execute("select pg_advisory_lock(%s)", (RUNNER_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable as busy:
             raise PeerstatsError(
-                "another migration runner is working on this database; try again when it has finished"
-            )
+                f"another migration runner has been working on this database for {self.wait}; "
+                "try again when it has finished"
+            ) from busy
         return self
 
     def __exit__(self, *exc) -> None:
@@ -137,28 +153,77 @@ class Runner:
                 "values (%s, %s, array[%s])", (m.version, m.name, sql)))
             yield migration
 
-    def down(self, steps: int | None = 1) -> Iterator[Migration]:
-        """Run down scripts newest first (`steps` of them, all when None), yielding each once committed."""
+    def _down_targets(self, steps: int | None) -> list[Migration]:
+        """The migrations `steps` down scripts roll back, newest first (all when None)."""
         by_version = {m.version: m for m in self.migrations}
         applied = self.applied_versions()
-        unknown = [v for v in applied if v not in by_version]
+        if steps is not None and steps > len(applied):
+            raise UsageProblem(f"--steps {steps} is more than the {len(applied)} applied migration"
+                               f"{'s' if len(applied) != 1 else ''}; see `peerstats db status`")
         targets = list(reversed(applied))[: steps if steps is not None else len(applied)]
-        if any(v in unknown for v in targets):
+        unknown = [v for v in targets if v not in by_version]
+        if unknown:
             raise PeerstatsError(
-                f"applied version(s) {', '.join(v for v in targets if v in unknown)} have no migration "
+                f"applied version(s) {', '.join(unknown)} have no migration "
                 "file here, so they cannot be rolled back; check out the matching peerstats version"
             )
-        for version in targets:
-            migration = by_version[version]
-            self._run_file(migration.down_path, lambda sql, v=version: self.conn.execute(
+        return [by_version[version] for version in targets]
+
+    def losses_of_down(self, steps: int | None = 1) -> list[Loss]:
+        """The tables the down scripts would drop while they hold rows the migrations did not
+        write themselves (stats_freshness's row per view, say), with the rows each holds now.
+
+        Found by experiment in a transaction that is rolled back: run those down scripts and see
+        which tables are gone (CASCADE included), then run the up scripts again and count what
+        the migrations alone put in them. Nothing is read from the SQL.
+        """
+        tables = ("select c.oid, n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                  " where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
+                  " and n.nspname not like 'pg\\_%'")
+
+        def rows(schema: str, name: str) -> int:
+            return self.conn.execute(
+                sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))).fetchone()[0]
+
+        before = {oid: (schema, name) for oid, schema, name in self.conn.execute(tables)}
+        targets = self._down_targets(steps)
+        with self.conn.transaction(force_rollback=True):
+            for migration in targets:
+                self._try(migration.down_path)
+            remaining = {oid for oid, *_ in self.conn.execute(tables)}
+            dropped = sorted(name for oid, name in before.items() if oid not in remaining)
+            for migration in reversed(targets):
+                self._try(migration.up_path)
+            recreated = {(schema, name) for _, schema, name in self.conn.execute(tables)}
+            written_by_migrations = {table: rows(*table) if table in recreated else 0 for table in dropped}
+        held = {table: rows(*table) for table in dropped}
+        return [Loss(f"{schema}.{name}", held[schema, name]) for schema, name in dropped
+                if held[schema, name] > written_by_migrations[schema, name]]
+
+    def _try(self, path: Path) -> None:
+        """Run a migration file inside the caller's transaction, for an experiment."""
+        try:
+            with self.conn.transaction():
+                self.conn.execute(path.read_text())
+        except psycopg.Error as failure:
+            raise PeerstatsError(f"{path.relative_to(path.parents[1])} would fail, nothing was changed: "
+                                 f"{describe(failure)}") from failure
+
+    def down(self, steps: int | None = 1) -> Iterator[Migration]:
+        """Run down scripts newest first (`steps` of them, all when None), yielding each once committed."""
+        for migration in self._down_targets(steps):
+            self._run_file(migration.down_path, lambda sql, v=migration.version: self.conn.execute(
                 "delete from supabase_migrations.schema_migrations where version = %s", (v,)))
             yield migration
 
 
-def apply_all(conn: psycopg.Connection, *, afresh: bool = False) -> tuple[list[Migration], list[Migration]]:
+def apply_all(conn: psycopg.Connection, *, afresh: bool = False,
+              confirm_loss: Callable[[list[Loss]], None] | None = None) -> tuple[list[Migration], list[Migration]]:
     """Apply every pending migration, after rolling every applied one back when `afresh`
-    (dropping the data); return (rolled back, applied)."""
+    (dropping the data, once `confirm_loss` has seen what would be lost); return (rolled back, applied)."""
     with Runner(conn) as runner:
+        if afresh and confirm_loss:
+            confirm_loss(runner.losses_of_down(None))
         rolled_back = list(runner.down(None)) if afresh else []
         return rolled_back, list(runner.up())
 

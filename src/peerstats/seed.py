@@ -24,7 +24,8 @@ import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from peerstats.errors import PeerstatsError
+from peerstats.confirm import Loss
+from peerstats.errors import PeerstatsError, UsageProblem
 
 MAX_YEARS = 5
 MAX_CHAPTERS = 1000
@@ -54,21 +55,24 @@ class SeedResult:
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
 
-def check_parameters(*, activities: int, chapters: int, mentors: int, years: int, seed: int) -> None:
+def check_parameters(*, activities: int, chapters: int, mentors: int, years: int, seed: int,
+                     append: bool = False, replace: bool = False) -> None:
     """Refuse nonsense before touching the database, with one line that says what is wrong."""
     if not 1 <= activities <= MAX_ACTIVITIES:
-        raise PeerstatsError(f"--activities must be between 1 and {MAX_ACTIVITIES:,}, not {activities}")
+        raise UsageProblem(f"--activities must be between 1 and {MAX_ACTIVITIES:,}, not {activities}")
     if not 1 <= chapters <= MAX_CHAPTERS:
-        raise PeerstatsError(f"--chapters must be between 1 and {MAX_CHAPTERS}, not {chapters}")
+        raise UsageProblem(f"--chapters must be between 1 and {MAX_CHAPTERS}, not {chapters}")
     if not 1 <= mentors <= MAX_MENTORS:
-        raise PeerstatsError(f"--mentors must be between 1 and {MAX_MENTORS:,}, not {mentors}")
+        raise UsageProblem(f"--mentors must be between 1 and {MAX_MENTORS:,}, not {mentors}")
     if mentors < chapters:
-        raise PeerstatsError(
+        raise UsageProblem(
             f"--mentors ({mentors}) must be at least --chapters ({chapters}): every chapter needs a mentor")
     if not 1 <= years <= MAX_YEARS:
-        raise PeerstatsError(f"--years must be between 1 and {MAX_YEARS}, not {years}")
+        raise UsageProblem(f"--years must be between 1 and {MAX_YEARS}, not {years}")
     if not 0 <= seed < 2**62:
-        raise PeerstatsError(f"--seed must be between 0 and 2**62 - 1, not {seed}")
+        raise UsageProblem(f"--seed must be between 0 and 2**62 - 1, not {seed}")
+    if append and replace:
+        raise UsageProblem("--append and --replace exclude each other: add to the activities, or replace them")
 
 
 def chunk_bounds(total: int) -> list[tuple[int, int]]:
@@ -83,6 +87,17 @@ def existing_activities(conn: psycopg.Connection) -> int:
     return conn.execute("select count(*) from public.activities").fetchone()[0]
 
 
+# What `replace` empties: the activity data. Chapters, mentors, activity types, user accounts
+# and coordinators' chapters stay as they are.
+ACTIVITY_TABLES = ("public.activities",)
+
+
+def losses_of_replace(conn: psycopg.Connection) -> list[Loss]:
+    """The rows `seed(replace=True)` deletes."""
+    existing_activities(conn)
+    return [Loss(table, conn.execute(f"select count(*) from {table}").fetchone()[0]) for table in ACTIVITY_TABLES]
+
+
 def seed(
     conn: psycopg.Connection,
     *,
@@ -92,24 +107,32 @@ def seed(
     years: int = 2,
     seed: int = 0,
     append: bool = False,
+    replace: bool = False,
     progress: Callable[[int, int], None] | None = None,
     until: datetime | None = None,
 ) -> SeedResult:
     """Write `activities` synthetic activities (and their chapters, mentors, users and coordinators).
 
-    Refuses a database that already holds activities unless `append`. `progress(done, total)`
-    is called after every chunk. All of it is one transaction; ANALYZE follows.
+    Refuses a database that already holds activities unless `append` (add to them) or `replace`
+    (delete them first, keeping everything else). `progress(done, total)` is called after every
+    chunk. All of it, the deletion included, is one transaction; ANALYZE follows.
     """
-    check_parameters(activities=activities, chapters=chapters, mentors=mentors, years=years, seed=seed)
+    check_parameters(activities=activities, chapters=chapters, mentors=mentors, years=years, seed=seed,
+                     append=append, replace=replace)
     started = time.perf_counter()
     base = existing_activities(conn)
-    if base and not append:
+    if base and not (append or replace):
         raise PeerstatsError(
-            f"the database already holds {base:,} activities; seed an empty one, or pass --append to add to them")
+            f"the database already holds {base:,} activities: pass --append to add to them, or --replace to "
+            "delete them first (chapters, mentors, activity types and coordinators stay)")
     # By default the data ends at the last midnight (UTC), so a seed gives the same rows all day.
     until = until or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     sql = resources.files("peerstats").joinpath("sql")
     with conn.transaction():
+        if replace and base:
+            # TRUNCATE rather than DELETE: instant at any size, and undone with the rest if seeding fails.
+            conn.execute(f"truncate {', '.join(ACTIVITY_TABLES)}")
+            base = 0
         conn.execute(
             "create temp table seed_params (seed bigint, chapters integer, mentors integer, years integer,"
             " until timestamptz, base bigint) on commit drop")
@@ -149,6 +172,5 @@ def seed_with_progress(conn: psycopg.Connection, console: Console, **parameters)
             bar.stop()
     console.print(
         f"wrote {result.rows:,} activities ({result.chapters} chapters, {result.mentors} mentors, "
-        f"{result.coordinators} coordinators) in {result.seconds:.1f} s: {result.rows_per_second:,.0f} rows/s",
-        soft_wrap=True)
+        f"{result.coordinators} coordinators) in {result.seconds:.1f} s: {result.rows_per_second:,.0f} rows/s")
     return result

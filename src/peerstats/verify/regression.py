@@ -1,0 +1,82 @@
+"""Regression: after a data change a concurrent refresh succeeds and shows it (AC2: one probe
+activity inserted, refreshed, deleted, refreshed), and each materialized view equals its plain
+view row for row (R1: EXCEPT ALL both ways, and totals)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from psycopg import sql
+
+from peerstats.refresh import refresh_stats_views
+from peerstats.verify.common import VIEWS, Check, Context, Criterion, fmt_ms, read_sql
+
+
+def refresh_after_change(context: Context) -> list[Criterion]:
+    conn = context.conn
+    mentor, chapter = conn.execute("select id, chapter_id from public.peer_mentors order by id limit 1").fetchone()
+    activity_type = conn.execute(
+        "select code from public.activity_types where counts_in_stats order by code limit 1").fetchone()[0]
+    recorded_at, day, month = conn.execute(
+        "select now(), (now() at time zone 'UTC')::date,"
+        " date_trunc('month', now() at time zone 'UTC')::date").fetchone()
+    cell = {"mentor": mentor, "chapter": chapter, "day": day, "month": month}
+    probe_cells = read_sql("verify_probe_cells.sql")
+
+    def cells() -> dict[str, int]:
+        cursor = conn.execute(probe_cells, cell)
+        return {column.name: value for column, value in zip(cursor.description, cursor.fetchone(), strict=True)}
+
+    def refresh() -> dict[str, Any]:
+        return {r.view_name: r for r in refresh_stats_views(conn)}
+
+    refresh()  # bring the views up to date, so the probe alone makes the difference
+    before = cells()
+    probe = conn.execute(
+        "insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
+        " values (%s, %s, %s, %s, 60) returning id", (mentor, chapter, activity_type, recorded_at)).fetchone()[0]
+    try:
+        after_insert = refresh()
+        with_probe = cells()
+    finally:
+        conn.execute("delete from public.activities where id = %s", (probe,))
+    after_delete = refresh()
+    after = cells()
+    results = []
+    for view in VIEWS:
+        inserted, deleted = after_insert[view.name], after_delete[view.name]
+        ok = (inserted.status == "refreshed" and deleted.status == "refreshed"
+              and with_probe[view.name] == before[view.name] + 1 and after[view.name] == before[view.name])
+        measured = (f"after an insert: {inserted.status} ({fmt_ms(inserted.refresh_ms)}), count "
+                    f"{before[view.name]} → {with_probe[view.name]}; after its delete: {deleted.status} "
+                    f"({fmt_ms(deleted.refresh_ms)}), count {after[view.name]}")
+        results.append(Criterion(
+            "AC2", f"REFRESH CONCURRENTLY {view.name} succeeds after a data change", measured,
+            "no error, the change visible, totals as before", ok,
+            {"before": before[view.name], "with_probe": with_probe[view.name], "after": after[view.name],
+             "refresh_after_insert": asdict(inserted), "refresh_after_delete": asdict(deleted)}))
+    return results
+
+
+
+def totals_equal(context: Context) -> list[Criterion]:
+    template = sql.SQL(read_sql("verify_totals.sql"))
+    results = []
+    for view in VIEWS:
+        cursor = context.conn.execute(template.format(materialized=view.materialized_id, plain=view.plain_id))
+        t = {column.name: value for column, value in zip(cursor.description, cursor.fetchone(), strict=True)}
+        ok = (t["only_in_materialized"] == 0 and t["only_in_plain"] == 0
+              and t["materialized_activities"] == t["plain_activities"] and t["materialized_hours"] == t["plain_hours"])
+        measured = (f"{t['materialized_rows']} = {t['plain_rows']} rows, {t['materialized_activities']} = "
+                    f"{t['plain_activities']} activities, {t['materialized_hours']:.2f} = {t['plain_hours']:.2f} h;"
+                    f" rows in one only: {t['only_in_materialized']} + {t['only_in_plain']}")
+        results.append(Criterion(
+            "R1", f"{view.name} equals {view.plain} after refresh", measured,
+            "EXCEPT ALL empty both ways; equal totals", ok, t))
+    return results
+
+
+# Runs before every other check: the others measure the views this brought up to date.
+REFRESH_CHECKS = [Check("AC2", "concurrent refresh after a data change", "no error", refresh_after_change)]
+CHECKS = [Check("R1", "materialized equal plain", "equal", totals_equal)]
