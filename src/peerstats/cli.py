@@ -319,8 +319,9 @@ def program_name() -> str:
               help="How many months: this month so far and the ones before it (12: the window verify measures).")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=pathlib.Path), required=True,
               metavar="FILE.html", help="The HTML file to write (whole or not at all).")
+@JSON_OPTION
 @click.pass_context
-def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: pathlib.Path) -> None:
+def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: pathlib.Path, as_json: bool) -> None:
     """A coordinator's chapters as one self-contained HTML page: weekly charts, months, top mentors.
 
     Reads through the API as that coordinator (as PostgREST would), so the page shows exactly
@@ -328,6 +329,9 @@ def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: p
     """
     with database.connect(url_of(ctx), application_name="peerstats report") as conn:
         written = coordinator_report.write(conn, coordinator_id, months, output)
+    if as_json:
+        emit_json(coordinator_report.summary(written, output))
+        return
     console.print(f"wrote {output.resolve()}", soft_wrap=True)
     console.print(coordinator_report.describe(written), highlight=False)
 

@@ -298,6 +298,14 @@ def describe(report: CoordinatorReport) -> str:
             f"  figures as of {moment_text(report.figures_as_of)}")
 
 
+def summary(report: CoordinatorReport, output: Path) -> dict[str, Any]:
+    """What a written report covers, as `peerstats report --json` prints it."""
+    return {"path": str(output.resolve()), "coordinator_id": str(report.coordinator_id),
+            "from": report.start.isoformat(), "until": report.today.isoformat(),
+            "figures_as_of": report.figures_as_of.isoformat(),
+            "chapters": [{"chapter_id": str(chapter.chapter_id), "name": chapter.name} for chapter in report.chapters]}
+
+
 def write(conn: psycopg.Connection, coordinator_id: UUID, months: int, output: Path) -> CoordinatorReport:
     """Read, render and write the report (whole or not at all); returns what it read."""
     report = read(conn, coordinator_id, months)
