@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import pathlib
 import sys
@@ -276,6 +277,44 @@ def bufdir_validate(ctx: click.Context, year: Optional[int], reference: bool, as
         bufdir.print_validation(console, validation)
     if validation.failures:
         raise PeerstatsError(validation.summary())
+
+
+def operator_name() -> str | None:
+    """Who runs the command, as this machine knows them, stored beside the database role."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def non_blank(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("must not be blank")
+    return value.strip()
+
+
+@bufdir_app.command("close")
+@click.option("--year", type=BUFDIR_YEAR, required=True, help="UTC calendar year.")
+@click.pass_context
+def bufdir_close(ctx: click.Context, year: int) -> None:
+    """Close a reported year: store its export as submitted; its activities then refuse every write."""
+    with database.connect(url_of(ctx)) as conn:
+        submission = bufdir.close_year(conn, year, operator_name())
+    counted = sum(chapter.activity_count for chapter in submission.chapters)
+    console.print(f"closed {year}: stored the submission ({len(submission.chapters)} chapters, {counted} activities); "
+                  f"{submission.describe()}", soft_wrap=True)
+
+
+@bufdir_app.command("reopen")
+@click.option("--year", type=BUFDIR_YEAR, required=True, help="UTC calendar year.")
+@click.option("--reason", required=True, callback=non_blank, help="Why the year is reopened (logged).")
+@click.pass_context
+def bufdir_reopen(ctx: click.Context, year: int, reason: str) -> None:
+    """Reopen a closed year for corrections by the service role; logged with the reason."""
+    with database.connect(url_of(ctx)) as conn:
+        bufdir.reopen_year(conn, year, reason, operator_name())
+    console.print(f"reopened {year} for corrections by the service role; close it again with "
+                  f"`peerstats bufdir close --year {year}`", soft_wrap=True)
 
 
 def main() -> None:
