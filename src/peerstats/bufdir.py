@@ -457,7 +457,7 @@ def stored_submission(conn: psycopg.Connection, year: int) -> Submission | None:
     if conn.execute("select to_regclass('private.bufdir_submissions') is null").fetchone()[0]:
         return None
     row = conn.execute(
-        "select r.status, s.submitted_at, s.submitted_by, s.operator, s.figures "
+        "select r.status, s.submitted_at, s.submitted_by, s.operator, s.figures::text "
         "from private.reporting_years r join private.bufdir_submissions s on s.year = r.year "
         "where r.year = %s and r.status <> 'open' order by s.id desc limit 1",
         (year,),
@@ -466,7 +466,7 @@ def stored_submission(conn: psycopg.Connection, year: int) -> Submission | None:
         return None
     status, submitted_at, submitted_by, operator, figures = row
     rows = [(f["chapter_id"], f["chapter_name"], f["activity_type"], f["activity_count"],
-             Decimal(str(f["total_hours"])), f["active_mentor_count"]) for f in figures]
+             f["total_hours"], f["active_mentor_count"]) for f in json.loads(figures, parse_float=Decimal)]
     return Submission(year, status, submitted_at, submitted_by, operator, chapter_figures(rows))
 
 

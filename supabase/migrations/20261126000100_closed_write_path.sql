@@ -347,7 +347,8 @@ begin
     end if;
   end if;
   if (tg_op = 'INSERT' or new.recorded_at is distinct from old.recorded_at)
-     and new.recorded_at > pg_catalog.now() + interval '1 day' then
+     and new.recorded_at > pg_catalog.now() + interval '1 day'
+     and pg_catalog.isfinite(new.recorded_at) then  -- infinity is the check constraint's to name
     raise exception 'recorded_at % is more than one day ahead: an activity is registered after it took place', new.recorded_at
       using errcode = 'check_violation';
   end if;
