@@ -8,10 +8,13 @@ Anna's home chapter is A and she is a member of C; Bo's home is B; coordinators 
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from psycopg import errors
 
-from peerstats import bufdir
+from conftest import SQL_DIR
+from peerstats import bufdir, database
 from peerstats.postgrest import request
 from peerstats.refresh import refresh_stats_views
 
@@ -282,3 +285,53 @@ def test_a_duplicate_counts_once_its_original_stops_counting(conn, world):
     february = "select activity_count, total_hours from {} where chapter_id = %s and month_start = '2024-02-01'"
     assert conn.execute(february.format("public.v_chapter_stats"), (a,)).fetchone() == (1, 0.5)
     assert conn.execute(february.format("private.mv_chapter_stats"), (a,)).fetchone() == (1, 0.5)
+
+
+# --- 6. the five-chapter limit under concurrent inserts ----------------------------------------
+
+
+@pytest.mark.parametrize("isolation, second_error", [
+    ("read committed", errors.CheckViolation),
+    ("repeatable read", errors.SerializationFailure),
+    ("serializable", errors.SerializationFailure),
+])
+def test_two_sessions_cannot_give_a_coordinator_a_sixth_chapter(conn, world, db_url, isolation, second_error):
+    coordinator = world.users["coord.ab@peerstats.test"]  # A and B
+    add = "insert into public.coordinator_chapters (user_id, chapter_id) values (%s, %s)"
+    for chapter in "CD":
+        conn.execute(add, (coordinator, world.chapters[f"Chapter {chapter}"]))
+    outcome: dict[str, object] = {}
+    with database.connect(db_url, autocommit=False) as first, database.connect(db_url, autocommit=False) as second:
+        for session in (first, second):
+            session.execute(f"set transaction isolation level {isolation}")
+            session.execute("select count(*) from public.coordinator_chapters where user_id = %s", (coordinator,))
+        first.execute(add, (coordinator, world.chapters["Chapter E"]))  # the fifth, not yet committed
+
+        def add_the_sixth():
+            try:
+                second.execute(add, (coordinator, world.chapters["Chapter F"]))
+                second.commit()
+                outcome["second"] = "added"
+            except errors.Error as failure:
+                second.rollback()
+                outcome["second"] = failure
+
+        other = threading.Thread(target=add_the_sixth)
+        other.start()
+        other.join(timeout=1)
+        assert other.is_alive()  # it waits on the coordinator's counter row
+        first.commit()
+        other.join(timeout=10)
+    assert isinstance(outcome["second"], second_error), outcome
+    # Retried, as a client does after a serialization failure, it is refused by the rule itself.
+    with pytest.raises(errors.CheckViolation, match="a coordinator may have at most 5"):
+        conn.execute(add, (coordinator, world.chapters["Chapter F"]))
+    assert conn.execute("select count(*) from public.coordinator_chapters where user_id = %s",
+                        (coordinator,)).fetchone()[0] == 5
+
+
+# --- one permissive policy per role and action; an index under every foreign key ----------------
+
+
+def test_splinter_finds_no_multiple_permissive_policies_and_no_unindexed_foreign_key(migrated, conn):
+    assert conn.execute((SQL_DIR / "supabase_performance_lints.sql").read_text()).fetchall() == []
