@@ -466,7 +466,8 @@ def stored_submission(conn: psycopg.Connection, year: int) -> Submission | None:
         return None
     status, submitted_at, submitted_by, operator, figures = row
     rows = [(f["chapter_id"], f["chapter_name"], f["activity_type"], f["activity_count"],
-             f["total_hours"], f["active_mentor_count"]) for f in json.loads(figures, parse_float=Decimal)]
+             Decimal(f["total_hours"]), f["active_mentor_count"])  # a zero reads back as an int
+            for f in json.loads(figures, parse_float=Decimal)]
     return Submission(year, status, submitted_at, submitted_by, operator, chapter_figures(rows))
 
 
