@@ -234,6 +234,8 @@ def test_a_closed_year_refuses_every_write_until_reopened_and_then_only_the_serv
     with pytest.raises(errors.CheckViolation, match=closed):
         request(conn, "service_role", "update public.activity_types set counts_in_stats = false where code = 'visit'",
                 read_only=False)
+    with pytest.raises(errors.CheckViolation, match="activities cannot be truncated: reporting year"):
+        request(conn, "service_role", "truncate public.activities cascade", read_only=False)
     assert figures(conn) == before
 
     conn.execute("select private.reopen_reporting_year(2024, 'late registrations from chapter B', 'test')")

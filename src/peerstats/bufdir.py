@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -440,7 +441,7 @@ def close_year(conn: psycopg.Connection, year: int, operator: str | None) -> Sub
     """Close a reported year: the database stores its export as submitted, then refuses every
     write of its activities until it is reopened."""
     require_closed_years(conn)
-    with conn.transaction():
+    with refusal_as_error():
         conn.execute("select private.close_reporting_year(%s, %s)", (year, operator))
     return stored_submission(conn, year)
 
@@ -448,8 +449,17 @@ def close_year(conn: psycopg.Connection, year: int, operator: str | None) -> Sub
 def reopen_year(conn: psycopg.Connection, year: int, reason: str, operator: str | None) -> None:
     """Reopen a closed year for corrections by service_role; the reason is logged."""
     require_closed_years(conn)
-    with conn.transaction():
+    with refusal_as_error():
         conn.execute("select private.reopen_reporting_year(%s, %s, %s)", (year, reason, operator))
+
+
+@contextmanager
+def refusal_as_error() -> Iterator[None]:
+    """The database's refusal (a year already closed, not closed, a blank reason) as one line."""
+    try:
+        yield
+    except psycopg.errors.CheckViolation as refusal:
+        raise PeerstatsError(refusal.diag.message_primary or str(refusal)) from refusal
 
 
 def stored_submission(conn: psycopg.Connection, year: int) -> Submission | None:

@@ -218,10 +218,10 @@ $$;
 comment on function private.own_chapter_ids() is
   'The chapters auth.uid() belongs to as a peer mentor: their home chapter and their memberships.';
 
--- Whether a mentor belongs to a chapter (home or member). Definer's rights: a coordinator
--- moving an activity may not read the mentor's row when their home is another chapter.
+-- Whether a mentor belongs to a chapter (home or member). The caller's rights suffice: it is
+-- asked about a chapter the caller coordinates, whose mentors and memberships they may read.
 create function private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) returns boolean
-language sql stable security definer
+language sql stable
 set search_path = ''
 as $$
   select exists (select from public.peer_mentors pm where pm.id = mentor_id and pm.chapter_id = target_chapter_id)
@@ -460,6 +460,22 @@ create trigger coordinator_chapter_limit
   after insert or update or delete on public.coordinator_chapters
   for each row execute function private.enforce_coordinator_chapter_limit();
 
+-- TRUNCATE fires no row trigger: it empties the counters with the table.
+create function private.reset_coordinator_chapter_counts() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  delete from private.coordinator_chapter_counts;
+  return null;
+end
+$$;
+revoke all on function private.reset_coordinator_chapter_counts() from public;
+create trigger coordinator_chapter_counts_truncate
+  after truncate on public.coordinator_chapters
+  for each statement execute function private.reset_coordinator_chapter_counts();
+
 -- --- 4. Closed reporting years ----------------------------------------------------------------
 -- One row per UTC year that has been written to: 'open', 'closed' (submitted to Bufdir: no
 -- write at all) or 'reopened' (service_role may correct it, nobody else). Every statement
@@ -607,6 +623,29 @@ create trigger activities_closed_years_update
 create trigger activities_closed_years_delete
   after delete on public.activities referencing old table as old_rows
   for each statement execute function private.activities_deleted_check_years();
+
+-- TRUNCATE fires no row or transition-table trigger: refused while any year is closed or reopened.
+create function private.refuse_truncate_with_closed_years() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  closed_years text;
+begin
+  select string_agg(r.year::text, ', ' order by r.year) into closed_years
+  from private.reporting_years r where r.status <> 'open';
+  if closed_years is not null then
+    raise exception 'activities cannot be truncated: reporting year(s) % are closed or reopened', closed_years
+      using errcode = 'check_violation';
+  end if;
+  return null;
+end
+$$;
+revoke all on function private.refuse_truncate_with_closed_years() from public;
+create trigger activities_closed_years_truncate
+  before truncate on public.activities
+  for each statement execute function private.refuse_truncate_with_closed_years();
 
 -- Whether a type counts, or its code, decides the figures of every year it was used in.
 create function private.refuse_type_changes_in_closed_years() returns trigger

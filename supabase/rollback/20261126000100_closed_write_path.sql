@@ -5,6 +5,8 @@ drop trigger if exists activities_closed_years_insert on public.activities;
 drop trigger if exists activities_closed_years_update on public.activities;
 drop trigger if exists activities_closed_years_delete on public.activities;
 drop trigger if exists activity_types_closed_years on public.activity_types;
+drop trigger if exists activities_closed_years_truncate on public.activities;
+drop function if exists private.refuse_truncate_with_closed_years();
 drop trigger if exists activities_guard_write on public.activities;
 drop trigger if exists activities_validate_duplicate_insert on public.activities;
 drop trigger if exists activities_validate_duplicate_update on public.activities;
@@ -23,6 +25,8 @@ alter table public.activities drop constraint if exists recorded_at_finite_and_n
 drop index if exists public.activities_activity_type;
 
 -- The five-chapter limit as the base migration wrote it.
+drop trigger if exists coordinator_chapter_counts_truncate on public.coordinator_chapters;
+drop function if exists private.reset_coordinator_chapter_counts();
 drop trigger if exists coordinator_chapter_limit on public.coordinator_chapters;
 drop function if exists private.enforce_coordinator_chapter_limit();
 drop table if exists private.coordinator_chapter_counts;
