@@ -120,5 +120,6 @@ where a.deleted_at is null        -- soft-deleted activities never count
   and t.counts_in_stats;          -- only types marked as counting
 comment on view private.counted_activities is
   'The counting rule: activities that are not soft-deleted, not a duplicate, and of a type with counts_in_stats. Every statistic and the Bufdir export read activities through this view only.';
+drop index if exists public.activities_duplicate_flag;
 
 select view_name, status from public.refresh_stats_views();
