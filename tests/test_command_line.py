@@ -24,7 +24,8 @@ PEERSTATS = str(Path(sys.executable).parent / "peerstats")
 UNREACHABLE = "postgresql://postgres@/postgres?host=/nonexistent-socket-dir"
 # Values for the options a command requires, so that it gets as far as the database.
 REQUIRED_VALUES = {"--activities": "10", "--year": "2025",
-                   "--coordinator": "00000000-0000-0000-0000-000000000001", "--output": "report.html"}
+                   "--coordinator": "00000000-0000-0000-0000-000000000001", "--output": "report.html",
+                   "--reason": "a correction"}
 # Commands that never use --database-url's database: the embedded cluster's, and the
 # benchmark on a throwaway cluster of its own.
 NO_DATABASE_URL = {("local", "start"), ("local", "stop"), ("local", "status"), ("bench",)}

@@ -59,7 +59,7 @@ def test_a_peer_mentor_reads_their_own_activities_only(conn, hand_checked):
     chapters, mentors, activities, coordinated = visible(conn, hand_checked, "anna@peerstats.test")
     assert activities == ANNAS_ACTIVITIES  # including those in C, a chapter she does not belong to
     assert mentors == {"Anna"}
-    assert chapters == {A}  # her home chapter
+    assert chapters == {A, C}  # her home chapter and the one she is a member of
     assert coordinated == set()
 
     chapters, mentors, activities, coordinated = visible(conn, hand_checked, "bo@peerstats.test")

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -105,6 +106,11 @@ def export_year(conn: psycopg.Connection, year: int) -> list[ChapterFigures]:
         "from private.bufdir_export(%s)",
         (year,),
     ).fetchall()
+    return chapter_figures(rows)
+
+
+def chapter_figures(rows: list[tuple]) -> list[ChapterFigures]:
+    """private.bufdir_export's rows (a total row per chapter, then its types) as ChapterFigures."""
     types_of: dict[Any, list[TypeFigures]] = defaultdict(list)
     for chapter_id, _, activity_type, activity_count, total_hours, _ in rows:
         if activity_type is not None:
@@ -252,6 +258,36 @@ class Difference:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """The figures of a closed year as they were submitted to Bufdir (private.bufdir_submissions)."""
+    year: int
+    status: str  # closed, or reopened for corrections
+    submitted_at: datetime
+    submitted_by: str  # the database role
+    operator: str | None  # who ran `peerstats bufdir close`, as the client named them
+    chapters: list[ChapterFigures]
+
+    def describe(self) -> str:
+        by = self.submitted_by + (f" ({self.operator})" if self.operator else "")
+        return f"{self.year} is {self.status}; submitted to Bufdir on {utc_text(self.submitted_at)} by {by}"
+
+
+@dataclass(frozen=True)
+class SubmissionDifference:
+    """A figure of the stored submission that the live export or the dashboard no longer gives."""
+    year: int
+    chapter_name: str
+    figure: str  # e.g. activity_count, or visit activity_count for a type, or chapter_name
+    source: str  # export or dashboard
+    submitted: Any
+    now: Any
+
+    def describe(self) -> str:
+        return (f"{self.year} {self.chapter_name} {self.figure}: submitted {self.submitted}, {self.source} now {self.now}"
+                " -> changed since the submission")
+
+
+@dataclass(frozen=True)
 class ReferenceCheck:
     year: int
     expected_file: str
@@ -264,15 +300,21 @@ class Validation:
     staleness: Staleness
     differences: list[Difference]
     reference_checks: list[ReferenceCheck] = field(default_factory=list)
+    submissions: list[Submission] = field(default_factory=list)
+    submission_differences: list[SubmissionDifference] = field(default_factory=list)
 
     @property
     def failures(self) -> int:
-        return len(self.differences) + sum(len(check.mismatches) for check in self.reference_checks)
+        return (len(self.differences) + len(self.submission_differences)
+                + sum(len(check.mismatches) for check in self.reference_checks))
 
     def summary(self) -> str:
         parts = []
         if self.differences:
             parts.append(f"{len(self.differences)} difference(s) between the export and the dashboard or plain views")
+        if self.submission_differences:
+            parts.append(f"{len(self.submission_differences)} difference(s) from the submission stored when the year "
+                         "was closed")
         mismatched = [check for check in self.reference_checks if check.mismatches]
         if mismatched:
             parts.append(f"the export differs from {', '.join(c.expected_file for c in mismatched)}")
@@ -372,12 +414,117 @@ def check_reference(conn: psycopg.Connection) -> list[ReferenceCheck]:
 
 def validate(conn: psycopg.Connection, *, year: int | None = None, with_reference: bool = False) -> Validation:
     """Reconcile the export with the dashboard; with_reference first loads the reference
-    dataset (into an empty database) and checks the export against its expected files."""
+    dataset (into an empty database) and checks the export against its expected files. For a
+    closed (or reopened) year, the stored submission is set beside the export and the dashboard."""
     reference_checks = []
     if with_reference:
         load_reference(conn)
         reference_checks = check_reference(conn)
-    return replace(reconcile(conn, year), reference_checks=reference_checks)
+    validation = reconcile(conn, year)
+    years = [year] if year is not None else sorted({row.year for row in validation.rows})
+    submissions = [s for y in years if (s := stored_submission(conn, y)) is not None]
+    return replace(validation, reference_checks=reference_checks, submissions=submissions,
+                   submission_differences=[d for s in submissions
+                                           for d in submission_differences(s, export_year(conn, s.year), validation)])
+
+
+# --- closed reporting years -----------------------------------------------------------------
+
+def require_closed_years(conn: psycopg.Connection) -> None:
+    installed = conn.execute("select to_regprocedure('private.close_reporting_year(integer, text)') is not null"
+                             ).fetchone()[0]
+    if not installed:
+        raise PeerstatsError("this database cannot close reporting years (private.close_reporting_year): "
+                             "run `peerstats db up` first")
+
+
+def close_year(conn: psycopg.Connection, year: int, operator: str | None) -> Submission:
+    """Close a reported year: the database stores its export as submitted, then refuses every
+    write of its activities until it is reopened."""
+    require_closed_years(conn)
+    with refusal_as_error():
+        conn.execute("select private.close_reporting_year(%s, %s)", (year, operator))
+    return stored_submission(conn, year)
+
+
+def reopen_year(conn: psycopg.Connection, year: int, reason: str, operator: str | None) -> None:
+    """Reopen a closed year for corrections by service_role; the reason is logged."""
+    require_closed_years(conn)
+    with refusal_as_error():
+        conn.execute("select private.reopen_reporting_year(%s, %s, %s)", (year, reason, operator))
+
+
+@contextmanager
+def refusal_as_error() -> Iterator[None]:
+    """The database's refusal (a year already closed, not closed, a blank reason) as one line."""
+    try:
+        yield
+    except psycopg.errors.CheckViolation as refusal:
+        raise PeerstatsError(refusal.diag.message_primary or str(refusal)) from refusal
+
+
+def stored_submission(conn: psycopg.Connection, year: int) -> Submission | None:
+    """The latest submission of a year that is closed or reopened; None for an open year."""
+    if conn.execute("select to_regclass('private.bufdir_submissions') is null").fetchone()[0]:
+        return None
+    row = conn.execute(
+        "select r.status, s.submitted_at, s.submitted_by, s.operator, s.figures::text "
+        "from private.reporting_years r join private.bufdir_submissions s on s.year = r.year "
+        "where r.year = %s and r.status <> 'open' order by s.id desc limit 1",
+        (year,),
+    ).fetchone()
+    if row is None:
+        return None
+    status, submitted_at, submitted_by, operator, figures = row
+    rows = [(f["chapter_id"], f["chapter_name"], f["activity_type"], f["activity_count"],
+             Decimal(f["total_hours"]), f["active_mentor_count"])  # a zero reads back as an int
+            for f in json.loads(figures, parse_float=Decimal)]
+    return Submission(year, status, submitted_at, submitted_by, operator, chapter_figures(rows))
+
+
+def submission_differences(submission: Submission, export: list[ChapterFigures],
+                           validation: Validation) -> Iterator[SubmissionDifference]:
+    """Every figure of the submission that the live export or the dashboard gives otherwise:
+    per chapter its name, totals and each type's figures (hours as two-decimal published hours,
+    which tell every whole minute apart); a chapter added or gone is named too."""
+    now = {c.chapter_id: c for c in export}
+    submitted = {c.chapter_id: c for c in submission.chapters}
+    dashboard = {row.chapter_id: row.dashboard for row in validation.rows if row.year == submission.year}
+
+    def difference(name: str, figure: str, source: str, then: Any, current: Any) -> Iterator[SubmissionDifference]:
+        if then != current:
+            yield SubmissionDifference(submission.year, name, figure, source, then, current)
+
+    for chapter_id in list(submitted) + [c for c in now if c not in submitted]:
+        before, after = submitted.get(chapter_id), now.get(chapter_id)
+        name = (before or after).chapter_name
+        if before is None or after is None:
+            yield SubmissionDifference(submission.year, name, "chapter", "export",
+                                       "absent" if before is None else "present",
+                                       "absent" if after is None else "present")
+            continue
+        yield from difference(name, "chapter_name", "export", before.chapter_name, after.chapter_name)
+        for figure in ("activity_count", "total_hours", "active_mentor_count"):
+            then, current = getattr(before, figure), getattr(after, figure)
+            if figure == "total_hours":
+                then, current = published_hours(then), published_hours(current)
+            yield from difference(name, figure, "export", then, current)
+        before_types = {t.activity_type: t for t in before.by_type}
+        after_types = {t.activity_type: t for t in after.by_type}
+        for activity_type in sorted(before_types.keys() | after_types.keys()):
+            then_type = before_types.get(activity_type, TypeFigures(activity_type, 0, Decimal(0)))
+            now_type = after_types.get(activity_type, TypeFigures(activity_type, 0, Decimal(0)))
+            yield from difference(name, f"{activity_type} activity_count", "export",
+                                  then_type.activity_count, now_type.activity_count)
+            yield from difference(name, f"{activity_type} total_hours", "export",
+                                  published_hours(then_type.total_hours), published_hours(now_type.total_hours))
+        shown = dashboard.get(chapter_id)
+        if shown is not None:
+            yield from difference(name, "activity_count", "dashboard", before.activity_count, shown.activity_count)
+            yield from difference(name, "total_hours", "dashboard", published_hours(before.total_hours),
+                                  shown.total_hours)
+            yield from difference(name, "active_mentor_count", "dashboard", before.active_mentor_count,
+                                  shown.active_mentor_count)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -413,9 +560,17 @@ def print_validation(console: Console, validation: Validation) -> None:
         console.print("no year has data: nothing to reconcile")
     for d in validation.differences:
         console.print(f"[bold red]{d.year} {escape(d.chapter_name)}[/] {d.figure}: export {d.exported}, {d.source} {d.other}"
-                      f" -> {d.cause}")
+                      f" -> {d.cause}", soft_wrap=True)
+    for submission in validation.submissions:
+        console.print(submission.describe(), soft_wrap=True)
+    for d in validation.submission_differences:
+        console.print(d.describe(), soft_wrap=True, markup=False, style="bold red")
     if not validation.differences and validation.rows:
-        console.print("no difference: the export equals the dashboard and the plain views for every chapter and year")
+        console.print("no difference: the export equals the dashboard and the plain views for every chapter and year",
+                      soft_wrap=True)
+    if validation.submissions and not validation.submission_differences:
+        console.print("no difference from the stored submission: the export and the dashboard still give the "
+                      "figures submitted to Bufdir", soft_wrap=True)
 
 
 def figures_document(figures: Figures) -> dict[str, Any]:
@@ -444,5 +599,10 @@ def validation_json(validation: Validation) -> str:
         "differences": [{"year": d.year, "chapter_id": d.chapter_id, "chapter_name": d.chapter_name,
                          "figure": d.figure, "source": d.source, "export": number(d.exported),
                          "other": number(d.other), "cause": d.cause} for d in validation.differences],
+        "submissions": [{"year": s.year, "status": s.status, "submitted_at": s.submitted_at.isoformat(),
+                         "submitted_by": s.submitted_by, "operator": s.operator} for s in validation.submissions],
+        "submission_differences": [{"year": d.year, "chapter_name": d.chapter_name, "figure": d.figure,
+                                    "source": d.source, "submitted": str(d.submitted), "now": str(d.now)}
+                                   for d in validation.submission_differences],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import pathlib
 import sys
 import uuid
@@ -420,7 +421,7 @@ def bufdir_export(ctx: click.Context, year: int, output_format: str, output: Opt
 @click.option("--reference", is_flag=True,
               help="First load the shipped reference dataset into this empty database, refresh, and check "
                    "the export against its hand-written expected files.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
+@JSON_OPTION
 @click.pass_context
 def bufdir_validate(ctx: click.Context, year: Optional[int], reference: bool, as_json: bool) -> None:
     """Reconcile the export with the dashboard's materialized views and the plain views; exit 1 on a difference."""
@@ -432,6 +433,55 @@ def bufdir_validate(ctx: click.Context, year: Optional[int], reference: bool, as
         bufdir.print_validation(console, validation)
     if validation.failures:
         raise PeerstatsError(validation.summary())
+
+
+def operator_name() -> str | None:
+    """Who runs the command, as this machine knows them, stored beside the database role."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def non_blank(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("must not be blank")
+    return value.strip()
+
+
+@bufdir_app.command("close")
+@click.option("--year", type=BUFDIR_YEAR, required=True, help="UTC calendar year.")
+@JSON_OPTION
+@click.pass_context
+def bufdir_close(ctx: click.Context, year: int, as_json: bool) -> None:
+    """Close a reported year: store its export as submitted; its activities then refuse every write."""
+    with database.connect(url_of(ctx)) as conn:
+        submission = bufdir.close_year(conn, year, operator_name())
+    if as_json:
+        emit_json({"year": year, "status": submission.status, "submitted_at": submission.submitted_at.isoformat(),
+                   "submitted_by": submission.submitted_by, "operator": submission.operator,
+                   "chapters": len(submission.chapters),
+                   "activity_count": sum(chapter.activity_count for chapter in submission.chapters)})
+        return
+    counted = sum(chapter.activity_count for chapter in submission.chapters)
+    console.print(f"closed {year}: stored the submission ({len(submission.chapters)} chapters, {counted} activities); "
+                  f"{submission.describe()}", soft_wrap=True)
+
+
+@bufdir_app.command("reopen")
+@click.option("--year", type=BUFDIR_YEAR, required=True, help="UTC calendar year.")
+@click.option("--reason", required=True, callback=non_blank, help="Why the year is reopened (logged).")
+@JSON_OPTION
+@click.pass_context
+def bufdir_reopen(ctx: click.Context, year: int, reason: str, as_json: bool) -> None:
+    """Reopen a closed year for corrections by the service role; logged with the reason."""
+    with database.connect(url_of(ctx)) as conn:
+        bufdir.reopen_year(conn, year, reason, operator_name())
+    if as_json:
+        emit_json({"reopened": year, "reason": reason})
+        return
+    console.print(f"reopened {year} for corrections by the service role; close it again with "
+                  f"`peerstats bufdir close --year {year}`", soft_wrap=True)
 
 
 def main() -> None:

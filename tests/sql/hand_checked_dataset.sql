@@ -40,6 +40,10 @@ insert into public.peer_mentors (id, user_id, chapter_id, full_name) values
   ('00000000-0000-4000-8000-000000000b05', null, '00000000-0000-4000-8000-00000000000e', 'Eva'),
   ('00000000-0000-4000-8000-000000000b06', null, '00000000-0000-4000-8000-00000000000f', 'Finn');
 
+-- Anna is a member of C besides her home chapter A, so she may register activities there.
+insert into public.peer_mentor_chapters (peer_mentor_id, chapter_id) values
+  ('00000000-0000-4000-8000-000000000b01', '00000000-0000-4000-8000-00000000000c');
+
 insert into public.activity_types (code, label, counts_in_stats) values
   ('visit', 'Home visit', true),
   ('phone_call', 'Phone call', true),

@@ -3,7 +3,8 @@
 -- by hand from the notes below, not produced by running the code.
 --
 -- Chapters: Bergen and Oslo have counted activities; Stavanger has activities of a
--- non-counting type only; Tromsø has no activity at all. Both of the last two export zeros.
+-- non-counting type, and in 2024 one visit registered as a duplicate of one of them;
+-- Tromsø has no activity at all and exports zeros.
 
 insert into public.chapters (id, name) values
   ('c0000000-0000-4000-8000-000000000001', 'Bergen'),
@@ -12,12 +13,14 @@ insert into public.chapters (id, name) values
   ('c0000000-0000-4000-8000-000000000004', 'Tromsø');
 
 -- Ada's home chapter is Bergen, but she is also active in Oslo: she counts as an active
--- mentor in both chapters.
+-- mentor in both chapters. She is a member of Oslo, so she may register activities there.
 insert into public.peer_mentors (id, chapter_id, full_name) values
   ('b0000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'Ada Berg'),
   ('b0000000-0000-4000-8000-000000000002', 'c0000000-0000-4000-8000-000000000001', 'Bo Dahl'),
   ('b0000000-0000-4000-8000-000000000003', 'c0000000-0000-4000-8000-000000000002', 'Cy Lund'),
   ('b0000000-0000-4000-8000-000000000004', 'c0000000-0000-4000-8000-000000000003', 'Di Moe');
+insert into public.peer_mentor_chapters (peer_mentor_id, chapter_id) values
+  ('b0000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000002');
 
 insert into public.activity_types (code, label, counts_in_stats) values
   ('visit', 'Home visit', true),
@@ -48,14 +51,19 @@ values
   -- a06 does not count: soft-deleted.
   ('a0000000-0000-4000-8000-000000000006', 'b0000000-0000-4000-8000-000000000002',
    'c0000000-0000-4000-8000-000000000001', 'visit', '2024-03-10 09:00:00+00', 45, null, '2024-03-11 08:00:00+00'),
-  -- a07 does not count: a duplicate of the deleted a06. The rule is `duplicate_of is null`,
-  -- whatever became of the original, so this visit counts nowhere.
+  -- a07 counts: a duplicate of the deleted a06. A duplicate counts when its original does
+  -- not, so the visit a06 recorded is counted once, through a07.
   ('a0000000-0000-4000-8000-000000000007', 'b0000000-0000-4000-8000-000000000002',
    'c0000000-0000-4000-8000-000000000001', 'visit', '2024-03-10 09:00:00+00', 45,
    'a0000000-0000-4000-8000-000000000006', null),
   -- a08 does not count: training does not count in the statistics.
   ('a0000000-0000-4000-8000-000000000008', 'b0000000-0000-4000-8000-000000000004',
    'c0000000-0000-4000-8000-000000000003', 'training', '2024-05-05 10:00:00+00', 120, null, null),
+  -- a17 counts: Stavanger, Di, visit, 120 min, registered again as a visit and marked a
+  -- duplicate of a08, whose type (training) does not count.
+  ('a0000000-0000-4000-8000-000000000017', 'b0000000-0000-4000-8000-000000000004',
+   'c0000000-0000-4000-8000-000000000003', 'visit', '2024-05-05 10:00:00+00', 120,
+   'a0000000-0000-4000-8000-000000000008', null),
   -- 2025 (UTC) ------------------------------------------------------------------------------
   -- a09 counts: Bergen, Ada, visit, 30 min, at the first second of 2025 UTC.
   ('a0000000-0000-4000-8000-000000000009', 'b0000000-0000-4000-8000-000000000001',

@@ -162,6 +162,11 @@ insert into public.peer_mentors (id, user_id, chapter_id, full_name)
 select id, user_id, home_chapter_id, full_name from seed_mentors order by ordinal
 on conflict (id) do nothing;
 
+-- A mentor active in a second chapter is a member of it (as a coordinator there would grant).
+insert into public.peer_mentor_chapters (peer_mentor_id, chapter_id)
+select id, second_chapter_id from seed_mentors where second_chapter_id is not null order by ordinal
+on conflict (peer_mentor_id, chapter_id) do nothing;
+
 -- Coordinators: the chapters are handed out in groups of 1, 3, 1, 2, 5, 1, 4, 2, ... (in
 -- chapter order), so most coordinators have one chapter and some have several, up to the
 -- contract's five. A coordinator's id depends on the chapter count too, so an --append run

@@ -1,0 +1,72 @@
+"""`peerstats bufdir close`, `reopen` and `validate` on a closed year, through the real command
+line, on the reference dataset (2024 Bergen: 3 activities, 136 minutes = 2.27 h; visit 135
+minutes = 2.25 h; worked out in src/peerstats/reference/README.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from psycopg import errors
+
+from peerstats import bufdir
+from peerstats.postgrest import request
+from peerstats.refresh import refresh_stats_views
+from test_bufdir import assert_one_line_failure, peerstats, reference  # noqa: F401 (reference is a fixture)
+
+A01 = "a0000000-0000-4000-8000-000000000001"  # Bergen 2024, Ada, visit, 90 min
+
+
+def test_close_stores_the_submission_and_validate_then_compares_it(reference, conn):  # noqa: F811
+    closed = peerstats(reference, "bufdir", "close", "--year", "2024")
+    assert closed.returncode == 0, closed.stderr
+    assert "closed 2024: stored the submission (4 chapters, 6 activities)" in closed.stdout
+    assert conn.execute("select status, changed_by from private.reporting_years where year = 2024").fetchone() == (
+        "closed", "postgres")
+    submitted = conn.execute("select submitted_by, operator is not null, jsonb_array_length(figures) "
+                             "from private.bufdir_submissions where year = 2024").fetchone()
+    assert submitted == ("postgres", True, 8)  # 4 chapter rows, 4 type rows (Bergen 2, Oslo 1, Stavanger 1)
+
+    again = peerstats(reference, "bufdir", "close", "--year", "2024")
+    assert again.returncode == 1
+    assert_one_line_failure(again, "reporting year 2024 is already closed")
+
+    valid = peerstats(reference, "bufdir", "validate", "--year", "2024")
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert "2024 is closed; submitted to Bufdir on" in valid.stdout
+    assert "no difference from the stored submission" in valid.stdout
+
+    with pytest.raises(errors.CheckViolation, match="reporting year 2024 is closed"):
+        conn.execute("update public.activities set duration_minutes = 120 where id = %s", (A01,))
+
+    # Reopening needs a reason and a closed year.
+    for args, code, fragment in ((("--year", "2024"), 2, "Missing option '--reason'"),
+                                 (("--year", "2024", "--reason", "   "), 2, "must not be blank"),
+                                 (("--year", "2025", "--reason", "typo"), 1, "reporting year 2025 is not closed")):
+        result = peerstats(reference, "bufdir", "reopen", *args)
+        assert result.returncode == code
+        assert_one_line_failure(result, fragment)
+
+
+def test_a_correction_after_reopening_is_named_by_validate(reference, conn):  # noqa: F811
+    bufdir.close_year(conn, 2024, "tester")
+    reopened = peerstats(reference, "bufdir", "reopen", "--year", "2024", "--reason", "Ada's visit lasted 2 hours")
+    assert reopened.returncode == 0, reopened.stderr
+    assert conn.execute("select event, reason from private.reporting_year_events where year = 2024 order by id"
+                        ).fetchall() == [("closed", None), ("reopened", "Ada's visit lasted 2 hours")]
+
+    request(conn, "service_role", "update public.activities set duration_minutes = 120 where id = %s", (A01,),
+            read_only=False)
+    refresh_stats_views(conn)
+    table = peerstats(reference, "bufdir", "validate", "--year", "2024")
+    assert table.returncode == 1
+    assert_one_line_failure(table, "3 difference(s) from the submission stored when the year was closed")
+    # 136 -> 166 minutes: 2.27 -> 2.77 h; visit 135 -> 165 minutes: 2.25 -> 2.75 h.
+    for line in ("2024 Bergen total_hours: submitted 2.27, export now 2.77 -> changed since the submission",
+                 "2024 Bergen visit total_hours: submitted 2.25, export now 2.75 -> changed since the submission",
+                 "2024 Bergen total_hours: submitted 2.27, dashboard now 2.77 -> changed since the submission"):
+        assert line in table.stdout
+    report = json.loads(peerstats(reference, "bufdir", "validate", "--year", "2024", "--json").stdout)
+    assert report["ok"] is False
+    assert [s["status"] for s in report["submissions"]] == ["reopened"]
+    assert len(report["submission_differences"]) == 3
