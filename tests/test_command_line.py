@@ -183,7 +183,7 @@ def test_a_rollback_that_drops_rows_says_what_and_needs_a_yes(seeded, monkeypatc
     assert "stats_freshness" not in err
     assert applied_and_activities(seeded) == everything
 
-    declined, printed = at_a_terminal("n", "--database-url", seeded, "db", "down", "--steps", "5")
+    declined, printed = at_a_terminal("n", "--database-url", seeded, "db", "down", "--steps", str(len(everything[0])))
     assert declined == 1 and "public.activities (1,200 rows)" in printed and "not confirmed" in printed
     assert applied_and_activities(seeded) == everything
 
