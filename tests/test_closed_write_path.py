@@ -13,7 +13,6 @@ import threading
 import pytest
 from psycopg import errors
 
-from conftest import SQL_DIR
 from peerstats import bufdir, database
 from peerstats.postgrest import request
 from peerstats.refresh import refresh_stats_views
@@ -330,10 +329,3 @@ def test_two_sessions_cannot_give_a_coordinator_a_sixth_chapter(conn, world, db_
         conn.execute(add, (coordinator, world.chapters["Chapter F"]))
     assert conn.execute("select count(*) from public.coordinator_chapters where user_id = %s",
                         (coordinator,)).fetchone()[0] == 5
-
-
-# --- one permissive policy per role and action; an index under every foreign key ----------------
-
-
-def test_splinter_finds_no_multiple_permissive_policies_and_no_unindexed_foreign_key(migrated, conn):
-    assert conn.execute((SQL_DIR / "supabase_performance_lints.sql").read_text()).fetchall() == []
