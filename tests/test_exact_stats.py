@@ -6,6 +6,8 @@ counting rule for a duplicate whose original does not count."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 import psycopg
@@ -186,14 +188,27 @@ def test_truncate_empties_the_views_in_the_same_transaction(seeded, conn):
     assert one(conn, "select count(*) from private.mv_peer_mentor_stats") == 0
 
 
-def test_a_write_in_flight_during_a_refresh_stays_in_the_log(seeded, conn, db_url):
-    """A write that commits after the refresh took its snapshot is not folded in, so its log entry stays."""
+def test_a_write_committed_while_a_refresh_runs_stays_in_the_log(seeded, conn, db_url):
+    """A write that commits after the refresh took its snapshot, while it refreshes, is not folded in:
+    its log entry outlives the refresh, and the API stays exact."""
     callers = seeded
-    with psycopg.connect(db_url) as writer:
+    with psycopg.connect(db_url) as blocker, psycopg.connect(db_url, autocommit=True) as writer:
+        # Holds the refresh after its first view, where it records that view's stats_freshness.
+        blocker.execute("select from public.stats_freshness where view_name = 'mv_activity_time_series' for update")
+        def held_refresh() -> None:
+            with psycopg.connect(db_url, autocommit=True, application_name="held-refresh") as refresher:
+                refresher.execute("select public.refresh_stats_views()")
+
+        refresh = threading.Thread(target=held_refresh)
+        refresh.start()
+        while not one(conn, "select count(*) from pg_stat_activity where application_name = 'held-refresh'"
+                            " and wait_event_type = 'Lock'"):
+            time.sleep(0.01)
         writer.execute("update public.activities set duration_minutes = duration_minutes + 1"
-                       " where id = (select id from public.activities order by id limit 1)")
-        conn.execute("select public.refresh_stats_views()")  # the writer has not committed yet
-        writer.commit()
+                       " where id = (select id from private.counted_activities order by id limit 1)")
+        blocker.commit()
+        refresh.join()
+    assert one(conn, "select status from private.refresh_runs order by id desc limit 1") == "refreshed"
     assert log_size(conn) > 0
     assert differences(conn, callers) == {}
     conn.execute("select public.refresh_stats_views()")
