@@ -28,7 +28,7 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from peerstats import database, migrations, postgrest
+from peerstats import database, migrations, postgrest, verify_exactness
 from peerstats.errors import PeerstatsError
 from peerstats.refresh import refresh_stats_views
 
@@ -46,8 +46,8 @@ WORKLOAD_CHAPTERS = 50
 WORKLOAD_COORDINATORS = 20
 WORKLOAD_ATTEMPTS = 3
 # Order of the report: the spec's acceptance criteria, then its performance, regression and
-# security requirements.
-SPEC_ORDER = ("AC1", "AC2", "AC3", "AC4", "AC5", "AC6", "AC7", "AC8", "P1", "P2", "R1", "S1", "S2")
+# security requirements, then the exact API's (verify_exactness).
+SPEC_ORDER = ("AC1", "AC2", "AC3", "AC4", "AC5", "AC6", "AC7", "AC8", "P1", "P2", "R1", "S1", "S2", "E1", "E2", "E3")
 
 
 @dataclass(frozen=True)
@@ -791,6 +791,8 @@ def verify(url: str, *, step: Callable[[str], None] = lambda _: None) -> Report:
                         checker.api_roles_cannot_read)
         checker.guarded("S1", "API grants equal the plain views'", "equal", checker.api_grants_match_plain)
         checker.guarded("S2", "refresh only by the service role", "refused", checker.refresh_only_by_service_role)
+        for ref, title, target, check in verify_exactness.CHECKS:
+            checker.guarded(ref, title, target, lambda check=check: check(conn))
     summary.update(anchor=scope.anchor, twelve_months=list(scope.twelve_months),
                    coordinator_chapters=scope.coordinator[1] if scope.coordinator else 0)
     criteria = sorted(checker.criteria, key=lambda c: SPEC_ORDER.index(c.ref))
