@@ -199,8 +199,7 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int)
     return figures
 
 
-def run(sizes: list[int], *, output: Path, console: Console,
-        hour_of_writes: int = bench_exact.HOUR_OF_WRITES) -> dict[str, Any]:
+def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int) -> dict[str, Any]:
     """Measure every size on a new throwaway cluster, print the tables and write `output` (JSON)."""
     check_writable(output)
     console.print("[dim]creating a throwaway PostgreSQL cluster[/dim]")

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from peerstats import bench as benchmark
+from peerstats import bench_exact
 from peerstats import bufdir, database, freshness, migrations
 from peerstats import demo as demonstration
 from peerstats import seed as seeding
@@ -180,7 +181,7 @@ def demo(ctx: click.Context, activities: int, rebuild: bool, output: pathlib.Pat
               help="Activity counts to measure, separated by commas.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="bench-results.json",
               show_default=True, help="Where to write the figures (JSON).")
-@click.option("--hour-of-writes", type=click.IntRange(min=1), default=72_000, show_default=True,
+@click.option("--hour-of-writes", type=click.IntRange(min=1), default=bench_exact.HOUR_OF_WRITES, show_default=True,
               help="Single-row inserts pending for the 'one hour at 20/s' read (dated over the last 3 days).")
 @click.pass_context
 def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: int) -> None:

@@ -314,6 +314,11 @@ grant execute on function private.dirty_keys_threshold(), private.refresh_stats_
 -- mentors included, are summed from corrected mentor-month rows, so recomputing one costs
 -- the mentors of that month plus the activities of its dirty mentor-months.
 --
+-- Each dirty key is recomputed by a LATERAL aggregate over that key's activities alone, read
+-- through the (chapter_id, recorded_at) or (peer_mentor_id, recorded_at) index: its cost
+-- follows the rows of the dirty keys whatever the planner estimates of the log's size (a
+-- plain join let it choose a hash join over every activity once the log had been large).
+--
 -- Minutes from a materialized mentor-month: total_hours is minutes / 60.0 as numeric, which
 -- keeps 20 significant decimals, so total_hours * 60 rounds back to the exact integer.
 create function private.exact_peer_mentor_months(chapters uuid[], mentors uuid[])
@@ -335,13 +340,16 @@ as $$
                     where d.chapter_id = m.chapter_id and d.peer_mentor_id = m.peer_mentor_id
                       and d.month_start = m.month_start)
   union all
-  select d.peer_mentor_id, d.chapter_id, d.month_start, count(*), sum(c.duration_minutes)
+  select d.peer_mentor_id, d.chapter_id, d.month_start, l.activity_count, l.minutes
   from dirty d
-  join private.counted_activities c
-    on c.peer_mentor_id = d.peer_mentor_id and c.chapter_id = d.chapter_id
-   and c.recorded_at >= d.month_start::timestamp at time zone 'UTC'
-   and c.recorded_at < (d.month_start + interval '1 month')::timestamp at time zone 'UTC'
-  group by d.peer_mentor_id, d.chapter_id, d.month_start
+  cross join lateral (
+    select count(*) as activity_count, sum(c.duration_minutes) as minutes
+    from private.counted_activities c
+    where c.peer_mentor_id = d.peer_mentor_id and c.chapter_id = d.chapter_id
+      and c.recorded_at >= d.month_start::timestamp at time zone 'UTC'
+      and c.recorded_at < (d.month_start + interval '1 month')::timestamp at time zone 'UTC'
+  ) l
+  where l.activity_count > 0
 $$;
 comment on function private.exact_peer_mentor_months(uuid[], uuid[]) is
   'Mentor-month count and minutes of the given chapters (and mentors) as of now: materialized rows of clean keys, live rows of the keys in private.stats_dirty_keys.';
@@ -370,13 +378,16 @@ as $$
   where m.chapter_id = any (private.stats_chapter_ids())
     and not exists (select from dirty d where d.chapter_id = m.chapter_id and d.bucket_date = m.bucket_date)
   union all
-  select d.bucket_date, d.chapter_id, count(*), sum(c.duration_minutes) / 60.0
+  select d.bucket_date, d.chapter_id, l.activity_count, l.total_hours
   from dirty d
-  join private.counted_activities c
-    on c.chapter_id = d.chapter_id
-   and c.recorded_at >= d.bucket_date::timestamp at time zone 'UTC'
-   and c.recorded_at < (d.bucket_date + 1)::timestamp at time zone 'UTC'
-  group by d.bucket_date, d.chapter_id
+  cross join lateral (
+    select count(*) as activity_count, sum(c.duration_minutes) / 60.0 as total_hours
+    from private.counted_activities c
+    where c.chapter_id = d.chapter_id
+      and c.recorded_at >= d.bucket_date::timestamp at time zone 'UTC'
+      and c.recorded_at < (d.bucket_date + 1)::timestamp at time zone 'UTC'
+  ) l
+  where l.activity_count > 0
 $$;
 
 create function private.chapter_stats_for_caller()
