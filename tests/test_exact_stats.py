@@ -221,3 +221,27 @@ def test_anon_and_authenticated_cannot_read_or_write_the_log(seeded, conn):
             request(conn, role, "select count(*) from private.stats_dirty_keys", user_id=seeded[0].user_id)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             request(conn, role, "delete from private.stats_dirty_keys", user_id=seeded[0].user_id, read_only=False)
+
+
+PLPGSQL_FUNCTIONS = [  # (function, the trigger's relation, its new and old transition tables)
+    ("private.log_inserted_activities()", "public.activities", "new_rows", None),
+    ("private.log_updated_activities()", "public.activities", "new_rows", "old_rows"),
+    ("private.log_deleted_activities()", "public.activities", None, "old_rows"),
+    ("private.log_retyped_activities()", "public.activity_types", "new_rows", "old_rows"),
+    ("private.refresh_after_truncate()", "public.activities", None, None),
+    ("public.refresh_stats_views(boolean)", None, None, None),
+    ("private.refresh_stats_views_if_dirty()", None, None, None),
+]
+
+
+def test_the_plpgsql_is_clean_under_plpgsql_check(migrated, conn):
+    conn.execute("create extension if not exists plpgsql_check")
+    try:
+        found = {function: conn.execute(
+            "select * from plpgsql_check_function(%s::regprocedure, coalesce(%s::regclass, 0), newtable => %s,"
+            " oldtable => %s, extra_warnings => true, other_warnings => true, performance_warnings => true)",
+            (function, relation, new_table, old_table)).fetchall()
+            for function, relation, new_table, old_table in PLPGSQL_FUNCTIONS}
+    finally:
+        conn.execute("drop extension plpgsql_check")
+    assert found == {function: [] for function, *_ in PLPGSQL_FUNCTIONS}
