@@ -21,7 +21,8 @@ def bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
     output = tmp_path / "figures.json"
     # 21,000 pending inserts: just past the threshold, so the every-minute job refreshes.
-    result = bench("--sizes", "2500", "--hour-of-writes", "21000", "--output", str(output), cwd=tmp_path)
+    result = bench("--sizes", "2500", "--hour-of-writes", "21000", "--write-statements", "100", "--output", str(output),
+                   cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "rows/s" in result.stdout and "speedup" in result.stdout and str(output) in result.stdout
     document = json.loads(output.read_text())

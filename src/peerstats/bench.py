@@ -171,7 +171,8 @@ def bench_queries(conn: psycopg.Connection, scope: verify.Scope) -> list[dict[st
     return rows
 
 
-def bench_size(url: str, activities: int, console: Console, hour_of_writes: int) -> dict[str, Any]:
+def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
+               write_statements: int) -> dict[str, Any]:
     console.rule(f"{activities:,} activities")
     with database.connect(url, application_name="peerstats bench") as conn:
         migrations.apply_all(conn, afresh=True)
@@ -192,14 +193,15 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int)
             pending = bench_exact.pending_reads(conn, scope, activities=activities, years=SEED_YEARS,
                                                 hour_of_writes=hour_of_writes)
         with console.status("timing single-row inserts with and without the statistics triggers"):
-            writes = bench_exact.write_cost(conn, url)
+            writes = bench_exact.write_cost(conn, url, write_statements)
     figures = {"activities": activities, "counted_activities": counted, "seed": seeded, "refresh": refreshed,
                "queries": queries, "pending_reads": pending, "writes": writes}
     print_size(console, figures)
     return figures
 
 
-def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int) -> dict[str, Any]:
+def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int,
+        write_statements: int) -> dict[str, Any]:
     """Measure every size on a new throwaway cluster, print the tables and write `output` (JSON)."""
     check_writable(output)
     console.print("[dim]creating a throwaway PostgreSQL cluster[/dim]")
@@ -210,7 +212,7 @@ def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int
                 " where name in ('server_version', 'shared_buffers', 'work_mem', 'max_parallel_workers_per_gather')"
             ).fetchall())
         started = datetime.now(timezone.utc)
-        results = [bench_size(cluster.url, size, console, hour_of_writes) for size in sizes]
+        results = [bench_size(cluster.url, size, console, hour_of_writes, write_statements) for size in sizes]
     document = {
         "measured_at": started.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

@@ -35,7 +35,7 @@ THRESHOLD_REQUESTER = "threshold refresh"
 HOUR_OF_WRITES = 72_000
 HOUR_OF_WRITES_DAYS = 3
 THRESHOLD_WAIT_SECONDS = 150
-WRITE_STATEMENTS = 1000
+WRITE_STATEMENTS = 1000  # per writer count and trigger state, split among the writers
 WRITE_ROUNDS = 2
 WRITERS = (1, 4)
 STATISTICS_TRIGGERS = ("activities_log_inserted_keys", "activities_log_updated_keys", "activities_log_deleted_keys")
@@ -164,7 +164,7 @@ def set_triggers_enabled(conn: psycopg.Connection, enabled: bool) -> None:
         conn.execute(sql.SQL("alter table public.activities {} trigger {}").format(action, sql.Identifier(trigger)))
 
 
-def write_cost(conn: psycopg.Connection, url: str) -> list[dict[str, Any]]:
+def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int) -> list[dict[str, Any]]:
     """Insert throughput with the statistics triggers and without them, alternating to even out warm-up."""
     mentors = conn.execute(
         "select m.id::text, m.chapter_id::text, m.user_id::text,"
@@ -175,7 +175,7 @@ def write_cost(conn: psycopg.Connection, url: str) -> list[dict[str, Any]]:
     costs = []
     try:
         for writers in WRITERS:
-            statements = WRITE_STATEMENTS // writers
+            statements = max(1, statements_per_round // writers)
             timed: dict[bool, list[float]] = {True: [], False: []}
             for _ in range(WRITE_ROUNDS):
                 for enabled in (True, False):

@@ -183,8 +183,10 @@ def demo(ctx: click.Context, activities: int, rebuild: bool, output: pathlib.Pat
               show_default=True, help="Where to write the figures (JSON).")
 @click.option("--hour-of-writes", type=click.IntRange(min=1), default=bench_exact.HOUR_OF_WRITES, show_default=True,
               help="Single-row inserts pending for the 'one hour at 20/s' read (dated over the last 3 days).")
+@click.option("--write-statements", type=click.IntRange(min=1), default=bench_exact.WRITE_STATEMENTS, show_default=True,
+              help="Single-row inserts per round of the write-cost measure (split among the writers).")
 @click.pass_context
-def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: int) -> None:
+def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: int, write_statements: int) -> None:
     """Benchmarks that print measured figures, the materialized views against the plain ones.
 
     Without a subcommand: seeding, refresh (plain and concurrent), dashboard query latency
@@ -193,7 +195,8 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: 
     each size, on a throwaway cluster of its own; it never touches the database of --database-url.
     """
     if ctx.invoked_subcommand is None:
-        benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console, hour_of_writes=hour_of_writes)
+        benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console, hour_of_writes=hour_of_writes,
+                      write_statements=write_statements)
 
 
 @bench.command("freshness")
