@@ -321,38 +321,32 @@ grant execute on function private.dirty_keys_threshold(), private.refresh_stats_
 --
 -- Minutes from a materialized mentor-month: total_hours is minutes / 60.0 as numeric, which
 -- keeps 20 significant decimals, so total_hours * 60 rounds back to the exact integer.
-create function private.exact_peer_mentor_months(chapters uuid[], mentors uuid[])
-returns table (peer_mentor_id uuid, chapter_id uuid, month_start date, activity_count bigint, minutes bigint)
-language sql stable
-set search_path = ''
-as $$
-  with dirty as (
-    select distinct d.chapter_id, d.peer_mentor_id,
-           (date_trunc('month', d.bucket_date::timestamp))::date as month_start
-    from private.stats_dirty_keys d
-    where d.chapter_id = any (chapters) or d.peer_mentor_id = any (mentors)
-  )
-  select m.peer_mentor_id, m.chapter_id, m.month_start, m.activity_count,
-         (round(m.total_hours * 60))::bigint
-  from private.mv_peer_mentor_stats m
-  where (m.chapter_id = any (chapters) or m.peer_mentor_id = any (mentors))
-    and not exists (select from dirty d
-                    where d.chapter_id = m.chapter_id and d.peer_mentor_id = m.peer_mentor_id
-                      and d.month_start = m.month_start)
-  union all
-  select d.peer_mentor_id, d.chapter_id, d.month_start, l.activity_count, l.minutes
-  from dirty d
-  cross join lateral (
-    select count(*) as activity_count, sum(c.duration_minutes) as minutes
-    from private.counted_activities c
-    where c.peer_mentor_id = d.peer_mentor_id and c.chapter_id = d.chapter_id
-      and c.recorded_at >= d.month_start::timestamp at time zone 'UTC'
-      and c.recorded_at < (d.month_start + interval '1 month')::timestamp at time zone 'UTC'
-  ) l
-  where l.activity_count > 0
-$$;
-comment on function private.exact_peer_mentor_months(uuid[], uuid[]) is
-  'Mentor-month count and minutes of the given chapters (and mentors) as of now: materialized rows of clean keys, live rows of the keys in private.stats_dirty_keys.';
+-- A view rather than a function taking the chapters: a function with a SET clause is never
+-- inlined, so its arrays would be unknown while planning and the materialized view scanned
+-- whole; the callers' filters on chapter_id and peer_mentor_id are pushed into both branches.
+create view private.exact_peer_mentor_months as
+select m.peer_mentor_id, m.chapter_id, m.month_start, m.activity_count,
+       (round(m.total_hours * 60))::bigint as minutes
+from private.mv_peer_mentor_stats m
+where not exists (select from private.stats_dirty_keys d
+                  where d.chapter_id = m.chapter_id and d.peer_mentor_id = m.peer_mentor_id
+                    and d.bucket_date >= m.month_start and d.bucket_date < m.month_start + interval '1 month')
+union all
+select d.peer_mentor_id, d.chapter_id, d.month_start, l.activity_count, l.minutes
+from (
+  select distinct k.chapter_id, k.peer_mentor_id, (date_trunc('month', k.bucket_date::timestamp))::date as month_start
+  from private.stats_dirty_keys k
+) d
+cross join lateral (
+  select count(*) as activity_count, sum(c.duration_minutes) as minutes
+  from private.counted_activities c
+  where c.peer_mentor_id = d.peer_mentor_id and c.chapter_id = d.chapter_id
+    and c.recorded_at >= d.month_start::timestamp at time zone 'UTC'
+    and c.recorded_at < (d.month_start + interval '1 month')::timestamp at time zone 'UTC'
+) l
+where l.activity_count > 0;
+comment on view private.exact_peer_mentor_months is
+  'Mentor-month count and minutes as of now: materialized rows of clean keys, live rows of the keys in private.stats_dirty_keys. Filter it by chapter_id or peer_mentor_id.';
 
 drop view public.peer_mentor_stats;
 drop view public.chapter_stats;
@@ -415,9 +409,9 @@ as $$
     and not exists (select from dirty d where d.chapter_id = m.chapter_id and d.month_start = m.month_start)
   union all
   select e.chapter_id, e.month_start, sum(e.activity_count)::bigint, sum(e.minutes) / 60.0, count(*)
-  from private.exact_peer_mentor_months(
-         array(select distinct d.chapter_id from dirty d), '{}'::uuid[]) e
-  where (e.chapter_id, e.month_start) in (select d.chapter_id, d.month_start from dirty d)
+  from private.exact_peer_mentor_months e
+  where e.chapter_id = any (private.stats_chapter_ids())
+    and (e.chapter_id, e.month_start) in (select d.chapter_id, d.month_start from dirty d)
   group by e.chapter_id, e.month_start
 $$;
 
@@ -430,10 +424,12 @@ set search_path = ''
 set jit = off
 as $$
   select e.peer_mentor_id, e.chapter_id, e.month_start, e.activity_count, e.minutes / 60.0
-  from private.exact_peer_mentor_months(private.stats_chapter_ids(), private.own_peer_mentor_ids()) e
+  from private.exact_peer_mentor_months e
+  where e.chapter_id = any (private.stats_chapter_ids())
+     or e.peer_mentor_id = any (private.own_peer_mentor_ids())
 $$;
 
-revoke all on function private.exact_peer_mentor_months(uuid[], uuid[]) from public, anon, authenticated;
+revoke all on private.exact_peer_mentor_months from public, anon, authenticated, service_role;
 revoke all on function private.activity_time_series_for_caller(), private.chapter_stats_for_caller(),
   private.peer_mentor_stats_for_caller() from public, anon;
 grant execute on function private.activity_time_series_for_caller(), private.chapter_stats_for_caller(),

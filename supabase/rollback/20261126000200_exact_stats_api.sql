@@ -29,7 +29,7 @@ drop view public.activity_time_series;
 drop function private.peer_mentor_stats_for_caller();
 drop function private.chapter_stats_for_caller();
 drop function private.activity_time_series_for_caller();
-drop function private.exact_peer_mentor_months(uuid[], uuid[]);
+drop view private.exact_peer_mentor_months;
 drop function private.refresh_stats_views_if_dirty();
 drop function private.dirty_keys_threshold();
 drop function private.log_inserted_activities();
