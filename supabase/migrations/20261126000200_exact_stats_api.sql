@@ -321,17 +321,20 @@ grant execute on function private.dirty_keys_threshold(), private.refresh_stats_
 --
 -- Minutes from a materialized mentor-month: total_hours is minutes / 60.0 as numeric, which
 -- keeps 20 significant decimals, so total_hours * 60 rounds back to the exact integer.
--- A view rather than a function taking the chapters: a function with a SET clause is never
--- inlined, so its arrays would be unknown while planning and the materialized view scanned
--- whole; the callers' filters on chapter_id and peer_mentor_id are pushed into both branches.
-create view private.exact_peer_mentor_months as
+-- Two views the callers filter by chapter or mentor, so the filter reaches the materialized
+-- view's index and the log's rows: the materialized mentor-months whose key is not in the log,
+-- and the dirty mentor-months recomputed live. Together they are every mentor-month as of now.
+create view private.clean_peer_mentor_months as
 select m.peer_mentor_id, m.chapter_id, m.month_start, m.activity_count,
        (round(m.total_hours * 60))::bigint as minutes
 from private.mv_peer_mentor_stats m
 where not exists (select from private.stats_dirty_keys d
                   where d.chapter_id = m.chapter_id and d.peer_mentor_id = m.peer_mentor_id
-                    and d.bucket_date >= m.month_start and d.bucket_date < m.month_start + interval '1 month')
-union all
+                    and d.bucket_date >= m.month_start and d.bucket_date < m.month_start + interval '1 month');
+comment on view private.clean_peer_mentor_months is
+  'Materialized mentor-months (count and minutes) that nothing in private.stats_dirty_keys has changed.';
+
+create view private.dirty_peer_mentor_months as
 select d.peer_mentor_id, d.chapter_id, d.month_start, l.activity_count, l.minutes
 from (
   select distinct k.chapter_id, k.peer_mentor_id, (date_trunc('month', k.bucket_date::timestamp))::date as month_start
@@ -345,8 +348,8 @@ cross join lateral (
     and c.recorded_at < (d.month_start + interval '1 month')::timestamp at time zone 'UTC'
 ) l
 where l.activity_count > 0;
-comment on view private.exact_peer_mentor_months is
-  'Mentor-month count and minutes as of now: materialized rows of clean keys, live rows of the keys in private.stats_dirty_keys. Filter it by chapter_id or peer_mentor_id.';
+comment on view private.dirty_peer_mentor_months is
+  'The mentor-months of the keys in private.stats_dirty_keys, recomputed live from private.counted_activities (count and minutes).';
 
 drop view public.peer_mentor_stats;
 drop view public.chapter_stats;
@@ -355,12 +358,12 @@ drop function private.peer_mentor_stats_for_caller();
 drop function private.chapter_stats_for_caller();
 drop function private.activity_time_series_for_caller();
 
--- plpgsql, the caller's chapters (and own mentor rows) taken once into variables: each query
--- is then planned with their values (a custom plan), so the planner knows how few chapters a
--- caller has and reads the materialized views through their chapter index, and a filter on
--- the log never calls private.stats_chapter_ids() once per row. (A filter that calls it
--- directly did so whenever the log, being small, was read by a sequential scan: 1,370 log rows
--- cost 0.9 s on 1M activities.)
+-- plpgsql, the caller's chapters (and own mentor rows) also taken once into variables, for
+-- the filters on the log: a filter that calls private.stats_chapter_ids() is evaluated once
+-- per row when the log, being small, is read by a sequential scan (1,370 log rows cost 0.9 s
+-- on 1M activities). The materialized views keep the direct call, as in migration
+-- 20261125000300: the planner evaluates it while planning and reads them through their
+-- chapter index, where it is evaluated once.
 --
 -- jit = off: the planner prices the live part by its estimate of the log, an upper bound (and
 -- a stale one right after a refresh empties the log, until autoanalyze), which passes
@@ -385,7 +388,7 @@ begin
   )
   select m.bucket_date, m.chapter_id, m.activity_count, m.total_hours
   from private.mv_activity_time_series m
-  where m.chapter_id = any (chapters)
+  where m.chapter_id = any (private.stats_chapter_ids())
     and not exists (select from dirty d where d.chapter_id = m.chapter_id and d.bucket_date = m.bucket_date)
   union all
   select d.bucket_date, d.chapter_id, l.activity_count, l.total_hours
@@ -420,13 +423,20 @@ begin
   )
   select m.chapter_id, m.month_start, m.activity_count, m.total_hours, m.active_mentor_count
   from private.mv_chapter_stats m
-  where m.chapter_id = any (chapters)
+  where m.chapter_id = any (private.stats_chapter_ids())
     and not exists (select from dirty d where d.chapter_id = m.chapter_id and d.month_start = m.month_start)
   union all
   select e.chapter_id, e.month_start, (sum(e.activity_count))::bigint, sum(e.minutes) / 60.0, count(*)
-  from private.exact_peer_mentor_months e
-  where e.chapter_id = any (chapters)
-    and (e.chapter_id, e.month_start) in (select d.chapter_id, d.month_start from dirty d)
+  from (
+    select c.chapter_id, c.month_start, c.activity_count, c.minutes
+    from private.clean_peer_mentor_months c
+    where c.chapter_id = any (private.stats_chapter_ids())
+    union all
+    select l.chapter_id, l.month_start, l.activity_count, l.minutes
+    from private.dirty_peer_mentor_months l
+    where l.chapter_id = any (chapters)
+  ) e
+  where (e.chapter_id, e.month_start) in (select d.chapter_id, d.month_start from dirty d)
   group by e.chapter_id, e.month_start;
 end
 $$;
@@ -445,13 +455,18 @@ declare
   mentors constant uuid[] := private.own_peer_mentor_ids();
 begin
   return query
-  select e.peer_mentor_id, e.chapter_id, e.month_start, e.activity_count, e.minutes / 60.0
-  from private.exact_peer_mentor_months e
-  where e.chapter_id = any (chapters) or e.peer_mentor_id = any (mentors);
+  select c.peer_mentor_id, c.chapter_id, c.month_start, c.activity_count, c.minutes / 60.0
+  from private.clean_peer_mentor_months c
+  where c.chapter_id = any (private.stats_chapter_ids()) or c.peer_mentor_id = any (private.own_peer_mentor_ids())
+  union all
+  select l.peer_mentor_id, l.chapter_id, l.month_start, l.activity_count, l.minutes / 60.0
+  from private.dirty_peer_mentor_months l
+  where l.chapter_id = any (chapters) or l.peer_mentor_id = any (mentors);
 end
 $$;
 
-revoke all on private.exact_peer_mentor_months from public, anon, authenticated, service_role;
+revoke all on private.clean_peer_mentor_months, private.dirty_peer_mentor_months
+  from public, anon, authenticated, service_role;
 revoke all on function private.activity_time_series_for_caller(), private.chapter_stats_for_caller(),
   private.peer_mentor_stats_for_caller() from public, anon;
 grant execute on function private.activity_time_series_for_caller(), private.chapter_stats_for_caller(),
