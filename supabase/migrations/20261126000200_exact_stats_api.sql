@@ -496,11 +496,11 @@ grant select on public.activity_time_series, public.chapter_stats, public.peer_m
   to authenticated, service_role;
 
 comment on materialized view private.mv_activity_time_series is
-  'Daily counted activities and hours per chapter (UTC days), for the dashboard bar chart. STALENESS: the view is as of its last refresh (hourly by pg_cron, or within a minute once private.stats_dirty_keys passes its threshold), but the API public.activity_time_series is exact at every moment: it recomputes the keys changed since. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_activity_time_series''.';
+  'Daily counted activities and hours per chapter (UTC days), for the dashboard bar chart. STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.activity_time_series is exact at every moment: it recomputes the keys changed since. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_activity_time_series''.';
 comment on materialized view private.mv_chapter_stats is
-  'Monthly counted activities, hours and active mentors per chapter (UTC months). STALENESS: the view is as of its last refresh (hourly by pg_cron, or within a minute once private.stats_dirty_keys passes its threshold), but the API public.chapter_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_chapter_stats''.';
+  'Monthly counted activities, hours and active mentors per chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.chapter_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_chapter_stats''.';
 comment on materialized view private.mv_peer_mentor_stats is
-  'Monthly counted activities and hours per mentor and chapter (UTC months). STALENESS: the view is as of its last refresh (hourly by pg_cron, or within a minute once private.stats_dirty_keys passes its threshold), but the API public.peer_mentor_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_peer_mentor_stats''.';
+  'Monthly counted activities and hours per mentor and chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.peer_mentor_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_peer_mentor_stats''.';
 
 -- Fold in everything written before the triggers existed (activities are locked since the
 -- top of this file), so the log starts empty and true.
