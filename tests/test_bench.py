@@ -23,13 +23,15 @@ def bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
     output = tmp_path / "figures.json"
-    result = bench("--sizes", "1500,2500", "--output", str(output), cwd=tmp_path)
+    # 21,000 pending inserts: just past the threshold, so the every-minute job refreshes.
+    result = bench("--sizes", "2500", "--hour-of-writes", "21000", "--write-statements", "100", "--output", str(output),
+                   cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "rows/s" in result.stdout and str(output) in " ".join(result.stdout.split())
     assert_readable_at_80(result.stdout, "speedup", "mv_activity_time_series", "time series", "one chapter, API")
     document = json.loads(output.read_text())
     assert document["machine"]["cpus"] >= 1 and document["server"]["server_version"].startswith("15")
-    assert [size["activities"] for size in document["sizes"]] == [1500, 2500]
+    assert [size["activities"] for size in document["sizes"]] == [2500]
     for size in document["sizes"]:
         seeded = size["seed"]
         assert seeded["seconds"] > 0 and seeded["rows_per_second"] > 0
@@ -42,6 +44,16 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
             for side in ("materialized", "plain"):
                 assert 0 < row[side]["p50_ms"] <= row[side]["p95_ms"] and row[side]["runs"] >= 5
             assert row["speedup_p50"] == pytest.approx(row["plain"]["p50_ms"] / row["materialized"]["p50_ms"], rel=0.1)
+        pending = size["pending_reads"]
+        states = list(pending["states"].values())
+        assert [state["dirty_keys"] > 0 for state in states] == [False, True, True, False]
+        assert states[2]["dirty_keys"] > pending["threshold"] >= states[1]["dirty_keys"]
+        assert 0 < states[3]["seconds_until_refreshed"] < 150
+        assert all(state["api"]["p50_ms"] > 0 for state in states)
+        assert pending["one_hour_vs_plain"] == pytest.approx(
+            states[2]["api"]["p50_ms"] / states[2]["plain"]["p50_ms"], rel=0.01)
+        assert [cost["writers"] for cost in size["writes"]] == [1, 4]
+        assert all(cost["with_triggers_per_s"] > 0 and cost["without_triggers_per_s"] > 0 for cost in size["writes"])
     # On a cluster of its own, removed afterwards.
     assert not Path(document["throwaway_cluster"]).exists()
 

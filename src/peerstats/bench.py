@@ -31,13 +31,15 @@ import psycopg
 from psycopg import sql
 from rich.console import Console
 
-from peerstats import database, migrations, postgrest, seed as seeding, verify
+from peerstats import bench_exact, database, migrations, postgrest, seed as seeding, verify
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError, UsageProblem
 from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 
 DEFAULT_SIZES = (100_000, 1_000_000)
+# The seeded span; "one day of writes at the seeded rate" is activities / (365 * SEED_YEARS).
+SEED_YEARS = 2
 REFRESH_RUNS = 3
 # Each query series runs for about this long (at least MIN_SAMPLES times, at most
 # MAX_SAMPLES), after one unmeasured run that warms the cache.
@@ -169,13 +171,14 @@ def bench_queries(conn: psycopg.Connection, scope: verify.Scope) -> list[dict[st
     return rows
 
 
-def bench_size(url: str, activities: int, console: Console) -> dict[str, Any]:
+def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
+               write_statements: int) -> dict[str, Any]:
     console.rule(f"{activities:,} activities")
     with database.connect(url, application_name="peerstats bench") as conn:
         migrations.apply_all(conn, afresh=True)
         backend = conn.info.backend_pid
         before_kib = peak_rss_kib(backend)
-        result = seeding.seed_with_progress(conn, console, activities=activities)
+        result = seeding.seed_with_progress(conn, console, activities=activities, years=SEED_YEARS)
         seeded = {"seconds": round(result.seconds, 2), "rows_per_second": round(result.rows_per_second),
                   "backend_peak_rss_kib": peak_rss_kib(backend), "backend_peak_rss_kib_before": before_kib,
                   "python_peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
@@ -183,15 +186,22 @@ def bench_size(url: str, activities: int, console: Console) -> dict[str, Any]:
             refreshed = bench_refresh(conn)
             conn.execute(sql.SQL("analyze {}").format(sql.SQL(", ").join(v.materialized_id for v in verify.VIEWS)))
         with console.status("timing the dashboard queries"):
-            queries = bench_queries(conn, verify.measure_scope(conn))
+            scope = verify.measure_scope(conn)
+            queries = bench_queries(conn, scope)
         counted = conn.execute("select count(*) from private.counted_activities").fetchone()[0]
+        with console.status("timing the API with changes pending, then the threshold refresh"):
+            pending = bench_exact.pending_reads(conn, scope, activities=activities, years=SEED_YEARS,
+                                                hour_of_writes=hour_of_writes)
+        with console.status("timing single-row inserts with and without the statistics triggers"):
+            writes = bench_exact.write_cost(conn, url, write_statements)
     figures = {"activities": activities, "counted_activities": counted, "seed": seeded, "refresh": refreshed,
-               "queries": queries}
+               "queries": queries, "pending_reads": pending, "writes": writes}
     print_size(console, figures)
     return figures
 
 
-def run(sizes: list[int], *, output: Path, console: Console) -> dict[str, Any]:
+def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int,
+        write_statements: int) -> dict[str, Any]:
     """Measure every size on a new throwaway cluster, print the tables and write `output` (JSON)."""
     check_writable(output)
     console.print("[dim]creating a throwaway PostgreSQL cluster[/dim]")
@@ -202,7 +212,7 @@ def run(sizes: list[int], *, output: Path, console: Console) -> dict[str, Any]:
                 " where name in ('server_version', 'shared_buffers', 'work_mem', 'max_parallel_workers_per_gather')"
             ).fetchall())
         started = datetime.now(timezone.utc)
-        results = [bench_size(cluster.url, size, console) for size in sizes]
+        results = [bench_size(cluster.url, size, console, hour_of_writes, write_statements) for size in sizes]
     document = {
         "measured_at": started.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
@@ -238,3 +248,4 @@ def print_size(console: Console, figures: dict[str, Any]) -> None:
                   f"{row['speedup_p50']:,.1f}×" if row["speedup_p50"] else "-")
                  for row in figures["queries"]],
                 title="dashboard queries, ms at the client (API: as the chapter's coordinator)")
+    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"])

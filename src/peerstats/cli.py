@@ -14,12 +14,12 @@ from rich.console import Console
 
 from peerstats import __version__, exits
 from peerstats import bench as benchmark
+from peerstats import bench_exact
 from peerstats import bufdir, database, freshness, migrations
 from peerstats import demo as demonstration
 from peerstats import report as coordinator_report
 from peerstats import seed as seeding
 from peerstats import verify as verification
-from peerstats import worker as stats_worker
 from peerstats import xlsx_export
 from peerstats.cluster import Cluster, default_home
 from peerstats.confirm import confirm_loss
@@ -207,23 +207,6 @@ def refresh(ctx: click.Context, no_wait: bool, as_json: bool) -> None:
         raise PeerstatsError("a view failed to refresh (see the table above)")
 
 
-def worker_timing(debounce_ms: int, max_delay_ms: int) -> stats_worker.Timing:
-    if max_delay_ms < debounce_ms:
-        raise click.BadParameter("must be at least --debounce-ms", param_hint="--max-delay-ms")
-    return stats_worker.Timing(debounce_ms / 1000, max_delay_ms / 1000)
-
-
-@app.command("worker")
-@click.option("--debounce-ms", type=click.IntRange(min=0), default=150, show_default=True,
-              help="Refresh once no change has been signalled for this long...")
-@click.option("--max-delay-ms", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="...but no later than this after the first unrefreshed change.")
-@click.pass_context
-def worker(ctx: click.Context, debounce_ms: int, max_delay_ms: int) -> None:
-    """Keep the materialized views fresh within seconds of every change, until SIGTERM or SIGINT."""
-    stats_worker.run_until_signalled(url_of(ctx), worker_timing(debounce_ms, max_delay_ms))
-
-
 @app.command("seed")
 @click.option("--activities", type=int, required=True, help="Activity rows to write, duplicates and soft-deleted ones included.")
 @click.option("--chapters", type=int, default=20, show_default=True)
@@ -342,17 +325,24 @@ def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: p
               help="Activity counts to measure, separated by commas.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="bench-results.json",
               show_default=True, help="Where to write the figures (JSON).")
+@click.option("--hour-of-writes", type=click.IntRange(min=1), default=bench_exact.HOUR_OF_WRITES, show_default=True,
+              help="Single-row inserts pending for the 'one hour at 20/s' read (dated over the last 3 days).")
+@click.option("--write-statements", type=click.IntRange(min=1), default=bench_exact.WRITE_STATEMENTS, show_default=True,
+              help="Single-row inserts per round of the write-cost measure (split among the writers).")
 @JSON_OPTION
 @click.pass_context
-def bench(ctx: click.Context, sizes: str, output: pathlib.Path, as_json: bool) -> None:
+def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: int, write_statements: int,
+          as_json: bool) -> None:
     """Benchmarks that print measured figures, the materialized views against the plain ones.
 
-    Without a subcommand: seeding, refresh (plain and concurrent) and dashboard query latency
-    (materialized, plain, and through the API) at each size, on a throwaway cluster of its own;
-    it never touches the database of --database-url.
+    Without a subcommand: seeding, refresh (plain and concurrent), dashboard query latency
+    (materialized, plain, and through the API), the API's reads with changes pending and after
+    the threshold refresh, and insert throughput with and without the statistics triggers, at
+    each size, on a throwaway cluster of its own; it never touches the database of --database-url.
     """
     if ctx.invoked_subcommand is None:
-        document = benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console_for(as_json))
+        document = benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console_for(as_json),
+                                 hour_of_writes=hour_of_writes, write_statements=write_statements)
         if as_json:
             emit_json(document)
 
@@ -364,20 +354,17 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path, as_json: bool) -
               help="Activities inserted a second during the load.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=30, show_default=True,
               help="Seconds of load.")
-@click.option("--debounce-ms", type=click.IntRange(min=0), default=150, show_default=True, help="The worker's debounce.")
-@click.option("--max-delay-ms", type=click.IntRange(min=0), default=1000, show_default=True, help="The worker's max delay.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="Also write the figures as JSON here.")
 @JSON_OPTION
 @click.pass_context
-def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: float, debounce_ms: int,
-                    max_delay_ms: int, output: Optional[pathlib.Path], as_json: bool) -> None:
-    """Staleness of the dashboard while activities are written and the worker refreshes.
+def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: float,
+                    output: Optional[pathlib.Path], as_json: bool) -> None:
+    """Time from a write's commit until the API shows it, while refreshes run back to back.
 
     Runs on a throwaway cluster of its own, or on the database of --database-url, which it
     migrates, seeds and writes to: give only a database you can throw away.
     """
     result = freshness.run(ctx.find_root().obj, activities=activities, rate=rate, duration=duration,
-                           timing=worker_timing(debounce_ms, max_delay_ms),
                            progress=lambda step: console_for(as_json).print(f"[dim]{step}[/dim]"))
     if as_json:
         emit_json(result.as_json())
@@ -386,6 +373,8 @@ def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: 
     if output:
         output.write_text(json_text(result.as_json()))
         console_for(as_json).print(f"wrote {output}")
+    if not result.target_met:
+        raise PeerstatsError("a probe was not visible to the first read after its commit")
 
 
 @app.group("bufdir")

@@ -27,7 +27,7 @@ from psycopg import sql
 from peerstats import database, migrations
 from peerstats.errors import PeerstatsError
 from peerstats.periods import month_start, months_window
-from peerstats.verify import deployment, locks, plans, regression, rights, timing
+from peerstats.verify import deployment, exactness, locks, plans, regression, rights, timing
 from peerstats.verify.common import (
     API_ROLES, LOCK_TIMEOUT, RATIO_TARGET, SPEC_ORDER, TARGET_MS, TIME_SERIES, TIME_SERIES_COLUMNS, TIMING_RUNS, VIEWS,
     Check, Context, Criterion, Scope, StatsView, date_range_query, explain, fmt_ms, index_names_used,
@@ -46,7 +46,8 @@ __all__ = ["API_ROLES", "GROUPS", "LOCK_TIMEOUT", "RATIO_TARGET", "SPEC_ORDER", 
 # The groups in the order they run, after regression.REFRESH_CHECKS (which brings the views
 # up to date before the scope of the measurements is read).
 GROUPS: tuple[list[Check], ...] = (
-    locks.CHECKS, plans.CHECKS, timing.CHECKS, regression.CHECKS, deployment.CHECKS, rights.CHECKS)
+    locks.CHECKS, plans.CHECKS, timing.CHECKS, regression.CHECKS, deployment.CHECKS, rights.CHECKS,
+    exactness.CHECKS)
 
 
 def require_data(conn: psycopg.Connection) -> dict[str, Any]:

@@ -1,0 +1,220 @@
+"""The exact API's figures for `peerstats bench`, at each size, in the same run as the rest.
+
+Reads with changes pending: the 12-month read of the largest chapter by its coordinator through
+the API (the three endpoints), with an empty dirty-key log; with one day of writes at the seeded
+rate pending; with one hour at 20 a second pending (72,000 single-row inserts dated over the last
+three days), against the plain views' time for the same read; and once the every-minute
+threshold job has refreshed, with how long that took. The pg_cron jobs are paused while changes
+must stay pending, and restored afterwards.
+
+Writes: single-row inserts through the API as signed-in mentors, by 1 and by 4 writers at
+once, with the statistics triggers enabled and disabled in alternating rounds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+
+from peerstats import bench as benchmark
+from peerstats import database, postgrest, verify
+from peerstats.errors import PeerstatsError
+from peerstats.refresh import refresh_stats_views
+
+HOURLY_JOB, THRESHOLD_JOB = "refresh-stats-views", "refresh-stats-views-if-dirty"
+THRESHOLD_REQUESTER = "threshold refresh"
+# The issue's "one hour at 20 a second": 72,000 activities dated over the last three days.
+HOUR_OF_WRITES = 72_000
+HOUR_OF_WRITES_DAYS = 3
+THRESHOLD_WAIT_SECONDS = 150
+WRITE_STATEMENTS = 1000  # per writer count and trigger state, split among the writers
+WRITE_ROUNDS = 2
+WRITERS = (1, 4)
+STATISTICS_TRIGGERS = ("activities_log_inserted_keys", "activities_log_updated_keys", "activities_log_deleted_keys")
+INSERT_AS_MENTOR = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
+                    "duration_minutes) values (%s, %s, %s, now(), 30)")
+
+
+def set_jobs_active(conn: psycopg.Connection, active: bool, *jobs: str) -> None:
+    conn.execute("select cron.alter_job(jobid, active => %s) from cron.job where jobname = any(%s)",
+                 (active, list(jobs)))
+
+
+def dirty_keys(conn: psycopg.Connection) -> int:
+    return conn.execute("select count(*) from private.stats_dirty_keys").fetchone()[0]
+
+
+def write_pending(conn: psycopg.Connection, rows: int, days: float) -> float:
+    """`rows` single-row inserts (one statement each) dated over the last `days` days; seconds taken."""
+    began = time.perf_counter()
+    with conn.transaction():
+        conn.execute("select set_config('peerstats.bench_rows', %s, true), set_config('peerstats.bench_days', %s, true)",
+                     (str(rows), str(days)))
+        conn.execute(verify.read_sql("bench_pending_writes.sql"))
+    seconds = time.perf_counter() - began
+    # Written in seconds here, over a day or an hour in life, during which autovacuum would
+    # have analyzed both tables: the reads are measured, as everywhere, after ANALYZE.
+    conn.execute("analyze public.activities, private.stats_dirty_keys")
+    return seconds
+
+
+def pending_reads(conn: psycopg.Connection, scope: verify.Scope, *, activities: int, years: int,
+                  hour_of_writes: int) -> dict[str, Any]:
+    chapter = scope.largest_chapter
+    coordinator = conn.execute("select user_id from public.coordinator_chapters where chapter_id = %s"
+                               " order by user_id limit 1", (chapter,)).fetchone()[0]
+    start, end = scope.twelve_months
+
+    def dashboard(tables: list[sql.Identifier]) -> Callable[[], Any]:
+        queries = [verify.date_range_query(t, v.date_column, by_chapter=True) for t, v in zip(tables, verify.VIEWS)]
+
+        def read() -> None:
+            for query in queries:
+                postgrest.request(conn, "authenticated", query, (chapter, start, end), user_id=coordinator)
+        return read
+
+    api = dashboard([v.api_id for v in verify.VIEWS])
+    plain = dashboard([v.plain_id for v in verify.VIEWS])
+    day_of_writes = max(1, round(activities / (365 * years)))
+    states: dict[str, dict[str, Any]] = {}
+
+    def state(name: str, seconds_writing: float | None = None, with_plain: bool = False) -> benchmark.Series:
+        read = benchmark.measure(api)
+        states[name] = {"dirty_keys": dirty_keys(conn), "api": read.as_dict()}
+        if seconds_writing is not None:
+            states[name]["seconds_writing"] = round(seconds_writing, 2)
+        if with_plain:
+            states[name]["plain"] = benchmark.measure(plain).as_dict()
+        return read
+
+    set_jobs_active(conn, False, HOURLY_JOB, THRESHOLD_JOB)
+    try:
+        refresh_stats_views(conn)
+        empty = state("empty log", with_plain=True)
+        one_day = state(f"one day pending ({day_of_writes:,} inserts)", write_pending(conn, day_of_writes, 1))
+        one_hour = state(f"one hour at 20/s pending ({hour_of_writes:,} inserts over {HOUR_OF_WRITES_DAYS} days)",
+                         write_pending(conn, hour_of_writes, HOUR_OF_WRITES_DAYS), with_plain=True)
+        hour_state = states[next(reversed(states))]
+        resumed_at = conn.execute("select clock_timestamp()").fetchone()[0]
+        set_jobs_active(conn, True, THRESHOLD_JOB)
+        waited = time.perf_counter()
+        while not conn.execute("select exists (select from private.refresh_runs where requested_by = %s"
+                               " and started_at >= %s and status = 'refreshed')",
+                               (THRESHOLD_REQUESTER, resumed_at)).fetchone()[0]:
+            if time.perf_counter() - waited > THRESHOLD_WAIT_SECONDS:
+                raise PeerstatsError(f"the threshold job did not refresh within {THRESHOLD_WAIT_SECONDS} s "
+                                     f"({dirty_keys(conn):,} dirty keys)")
+            time.sleep(0.5)
+        until_refreshed = conn.execute(
+            "select extract(epoch from max(finished_at) - %s) from private.refresh_runs where requested_by = %s",
+            (resumed_at, THRESHOLD_REQUESTER)).fetchone()[0]
+        after = state("after the threshold refresh")
+        states["after the threshold refresh"]["seconds_until_refreshed"] = round(float(until_refreshed), 1)
+    finally:
+        set_jobs_active(conn, True, HOURLY_JOB, THRESHOLD_JOB)
+    one_hour_plain = hour_state["plain"]["p50_ms"]
+    return {
+        "chapter": str(chapter), "states": states,
+        "one_day_vs_empty": round(one_day.p50 / empty.p50, 2),
+        "one_hour_vs_plain": round(one_hour.p50 / one_hour_plain, 3),
+        "after_threshold_vs_empty": round(after.p50 / empty.p50, 2),
+        "threshold": conn.execute("select private.dirty_keys_threshold()").fetchone()[0],
+    }
+
+
+def insert_rate(url: str, writers: list[tuple[str, str, str, str]], statements: int) -> float:
+    """Single-row inserts per second through the API, each writer as its own mentor, all at once."""
+    start = threading.Barrier(len(writers) + 1)
+    failures: list[BaseException] = []
+
+    def write(mentor: str, chapter: str, user: str, activity_type: str) -> None:
+        try:
+            with database.connect(url, application_name="peerstats-bench-writer") as conn:
+                start.wait()
+                for _ in range(statements):
+                    postgrest.request(conn, "authenticated", INSERT_AS_MENTOR, (mentor, chapter, activity_type),
+                                      user_id=user, read_only=False)
+        except BaseException as failure:  # reported by the caller's thread
+            failures.append(failure)
+            start.abort()
+
+    threads = [threading.Thread(target=write, args=writer) for writer in writers]
+    for thread in threads:
+        thread.start()
+    try:
+        start.wait()
+    except threading.BrokenBarrierError:
+        pass  # a writer failed to start; its failure is raised below
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if failures:
+        raise failures[0]
+    return len(writers) * statements / elapsed
+
+
+def set_triggers_enabled(conn: psycopg.Connection, enabled: bool) -> None:
+    action = sql.SQL("enable" if enabled else "disable")
+    for trigger in STATISTICS_TRIGGERS:
+        conn.execute(sql.SQL("alter table public.activities {} trigger {}").format(action, sql.Identifier(trigger)))
+
+
+def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int) -> list[dict[str, Any]]:
+    """Insert throughput with the statistics triggers and without them, alternating to even out warm-up."""
+    mentors = conn.execute(
+        "select m.id::text, m.chapter_id::text, m.user_id::text,"
+        " (select code from public.activity_types where counts_in_stats order by code limit 1)"
+        " from public.peer_mentors m where m.user_id is not null order by m.id limit %s", (max(WRITERS),)).fetchall()
+    if len(mentors) < max(WRITERS):
+        raise PeerstatsError(f"the write benchmark needs {max(WRITERS)} signed-in mentors")
+    costs = []
+    try:
+        for writers in WRITERS:
+            statements = max(1, statements_per_round // writers)
+            timed: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(WRITE_ROUNDS):
+                for enabled in (True, False):
+                    set_triggers_enabled(conn, enabled)
+                    timed[enabled].append(insert_rate(url, mentors[:writers], statements))
+            with_triggers, without = statistics.fmean(timed[True]), statistics.fmean(timed[False])
+            costs.append({"writers": writers, "statements": statements * writers * WRITE_ROUNDS * 2,
+                          "with_triggers_per_s": round(with_triggers, 1), "without_triggers_per_s": round(without, 1),
+                          "throughput_ratio": round(with_triggers / without, 3)})
+    finally:
+        set_triggers_enabled(conn, True)
+        # The rows written with the triggers disabled are not in the log: fold everything in.
+        refresh_stats_views(conn)
+    return costs
+
+
+def print_figures(console: Console, pending: dict[str, Any], writes: list[dict[str, Any]]) -> None:
+    reads = Table("log state", "dirty keys", "API p50 / p95 (ms)", "plain p50 (ms)",
+                  title="12-month read of one chapter by its coordinator, the three endpoints "
+                        f"(threshold {pending['threshold']:,} dirty keys)")
+    for name, figures in pending["states"].items():
+        api = figures["api"]
+        plain = figures.get("plain")
+        if "seconds_until_refreshed" in figures:
+            name += f" ({figures['seconds_until_refreshed']:.0f} s after the job resumed)"
+        reads.add_row(name, f"{figures['dirty_keys']:,}", f"{api['p50_ms']:.2f} / {api['p95_ms']:.2f}",
+                      f"{plain['p50_ms']:.2f}" if plain else "")
+    console.print(reads)
+    console.print(f"one day pending / empty log: {pending['one_day_vs_empty']:.2f}× (target at most 2×); "
+                  f"one hour pending / plain views: {pending['one_hour_vs_plain']:.3f} (target under 0.1); "
+                  f"after the threshold refresh / empty log: {pending['after_threshold_vs_empty']:.2f}× "
+                  f"(target at most 2×)", soft_wrap=True)
+    table = Table("writers", "inserts/s with the triggers", "without", "ratio",
+                  title="single-row inserts through the API as signed-in mentors (target: ratio at least 0.85)")
+    for cost in writes:
+        table.add_row(str(cost["writers"]), f"{cost['with_triggers_per_s']:,.0f}",
+                      f"{cost['without_triggers_per_s']:,.0f}", f"{cost['throughput_ratio']:.3f}")
+    console.print(table)

@@ -1,0 +1,25 @@
+-- Writes the statistics have not folded in yet, for `peerstats bench`: one single-row INSERT
+-- statement per activity (so the dirty-key log grows by one entry per statement, as it does
+-- under single-row writes from the app), by random mentors in their home chapters, of a
+-- counting type, dated at random over the last `peerstats.bench_days` days.
+-- Parameters (set_config before this runs): peerstats.bench_rows, peerstats.bench_days.
+do $$
+declare
+  mentors uuid[];
+  counting_type text;
+  rows_to_write constant integer := current_setting('peerstats.bench_rows')::integer;
+  days constant double precision := current_setting('peerstats.bench_days')::double precision;
+  mentor uuid;
+begin
+  select array_agg(id order by id) into mentors from public.peer_mentors;
+  select code into counting_type from public.activity_types where counts_in_stats order by code limit 1;
+  for i in 1 .. rows_to_write loop
+    mentor := mentors[1 + floor(random() * cardinality(mentors))::integer];
+    insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)
+    select m.id, m.chapter_id, counting_type, now() - random() * days * interval '1 day',
+           1 + floor(random() * 120)::integer
+    from public.peer_mentors m
+    where m.id = mentor;
+  end loop;
+end
+$$;
