@@ -53,7 +53,7 @@ declare
   called_at constant timestamptz := pg_catalog.clock_timestamp();
   run_started timestamptz;
   started timestamptz;
-  outcomes text[] := '{}';
+  outcomes text[] := '{}'::text[];
   -- pg_cron's background workers set no application_name.
   requester constant text := coalesce(nullif(pg_catalog.current_setting('application_name'), ''),
                                       'pg_cron or unnamed client (' || session_user || ')');
