@@ -22,11 +22,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from rich.console import Console
-from rich.table import Table
 
 from peerstats import bench as benchmark
 from peerstats import database, postgrest, verify
 from peerstats.errors import PeerstatsError
+from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 
 HOURLY_JOB, THRESHOLD_JOB = "refresh-stats-views", "refresh-stats-views-if-dirty"
@@ -197,24 +197,24 @@ def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int) ->
 
 
 def print_figures(console: Console, pending: dict[str, Any], writes: list[dict[str, Any]]) -> None:
-    reads = Table("log state", "dirty keys", "API p50 / p95 (ms)", "plain p50 (ms)",
-                  title="12-month read of one chapter by its coordinator, the three endpoints "
-                        f"(threshold {pending['threshold']:,} dirty keys)")
+    rows = []
     for name, figures in pending["states"].items():
         api = figures["api"]
         plain = figures.get("plain")
         if "seconds_until_refreshed" in figures:
             name += f" ({figures['seconds_until_refreshed']:.0f} s after the job resumed)"
-        reads.add_row(name, f"{figures['dirty_keys']:,}", f"{api['p50_ms']:.2f} / {api['p95_ms']:.2f}",
-                      f"{plain['p50_ms']:.2f}" if plain else "")
-    console.print(reads)
-    console.print(f"one day pending / empty log: {pending['one_day_vs_empty']:.2f}× (target at most 2×); "
-                  f"one hour pending / plain views: {pending['one_hour_vs_plain']:.3f} (target under 0.1); "
-                  f"after the threshold refresh / empty log: {pending['after_threshold_vs_empty']:.2f}× "
-                  f"(target at most 2×)", soft_wrap=True)
-    table = Table("writers", "inserts/s with the triggers", "without", "ratio",
-                  title="single-row inserts through the API as signed-in mentors (target: ratio at least 0.85)")
-    for cost in writes:
-        table.add_row(str(cost["writers"]), f"{cost['with_triggers_per_s']:,.0f}",
-                      f"{cost['without_triggers_per_s']:,.0f}", f"{cost['throughput_ratio']:.3f}")
-    console.print(table)
+        rows.append((name, f"{figures['dirty_keys']:,}", f"{api['p50_ms']:.2f} / {api['p95_ms']:.2f}",
+                     f"{plain['p50_ms']:.2f}" if plain else ""))
+    print_table(console, ["log state", Column("dirty keys", "right"), Column("API p50 / p95 (ms)", "right"),
+                          Column("plain p50 (ms)", "right")], rows,
+                title="12-month read of one chapter by its coordinator, the three endpoints "
+                      f"(threshold {pending['threshold']:,} dirty keys)")
+    console.print(f"one day pending / empty log: {pending['one_day_vs_empty']:.2f}× (target at most 2×)")
+    console.print(f"one hour pending / plain views: {pending['one_hour_vs_plain']:.3f} (target under 0.1)")
+    console.print(f"after the threshold refresh / empty log: {pending['after_threshold_vs_empty']:.2f}× "
+                  f"(target at most 2×)")
+    print_table(console, [Column("writers", "right"), Column("inserts/s with the triggers", "right"),
+                          Column("without", "right"), Column("ratio", "right")],
+                [(str(cost["writers"]), f"{cost['with_triggers_per_s']:,.0f}",
+                  f"{cost['without_triggers_per_s']:,.0f}", f"{cost['throughput_ratio']:.3f}") for cost in writes],
+                title="single-row inserts through the API as signed-in mentors (target: ratio at least 0.85)")

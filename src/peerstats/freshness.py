@@ -22,12 +22,13 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 from rich.console import Console
-from rich.table import Table
 
 from peerstats import database, migrations, postgrest, verify
 from peerstats.bench import percentile
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
+from peerstats.output import print_table
+from peerstats.periods import months_window
 from peerstats.refresh import refresh_stats_views
 from peerstats.seed import seed
 
@@ -156,7 +157,7 @@ class DashboardReader(threading.Thread):
 
     def run(self) -> None:
         today = datetime.now(timezone.utc).date()
-        params = (verify.month_start(today, 11), today + timedelta(days=1))
+        params = months_window(today)
         try:
             with database.connect(self.url, application_name="peerstats-bench-dashboard") as conn:
                 while not self.stop.is_set():
@@ -244,25 +245,25 @@ def load(conn: psycopg.Connection, url: str, setting: Setting, *, activities: in
 
 
 def print_report(console: Console, result: Report) -> None:
-    table = Table("freshness under load", "measured", title=(
+    stale = result.staleness_ms
+    first, insert = result.first_read_ms, result.insert_ms
+    api, plain = result.dashboard_api_ms, result.dashboard_plain_ms
+    rows = [
+        ("probes seen by their coordinator", f"{result.probes_seen} of {result.probes}"),
+        ("seen by the first read after the commit", f"{result.probes_seen_at_first_read} of {result.probes}"),
+        ("staleness p50 / p95 / max", f"{stale['p50']:.0f} / {stale['p95']:.0f} / {stale['max']:.0f} ms"),
+        ("target: maximum staleness 0 ms", "met" if result.target_met else "MISSED"),
+        ("insert (API) p50 / max", f"{insert['p50']:.1f} / {insert['max']:.1f} ms"),
+        ("read-back (API) p50 / max", f"{first['p50']:.1f} / {first['max']:.1f} ms"),
+        ("refreshes during the load", str(result.refreshes_during_load)),
+        ("dirty keys in the log after the load", f"{result.dirty_keys_after_load:,}"),
+        ("12-month dashboard (3 views) requests", str(result.dashboard_requests)),
+        ("  through the API p50 / p95 / max", f"{api['p50']:.1f} / {api['p95']:.1f} / {api['max']:.1f} ms"),
+        ("  through the plain views p50 / p95 / max", f"{plain['p50']:.1f} / {plain['p95']:.1f} / {plain['max']:.1f} ms"),
+        ("  API / plain (p50)", f"{api['p50'] / plain['p50']:.2f}" if plain["p50"] else "-"),
+    ]
+    print_table(console, ["freshness under load", "measured"], rows, title=(
         f"{result.activities:,} activities, {result.rate:g} inserts/s through the API for {result.duration_s:g} s, "
         f"refreshes back to back"))
-    stale = result.staleness_ms
-    table.add_row("probes seen by their coordinator", f"{result.probes_seen} of {result.probes}")
-    table.add_row("seen by the first read after the commit", f"{result.probes_seen_at_first_read} of {result.probes}")
-    table.add_row("staleness p50 / p95 / max", f"{stale['p50']:.0f} / {stale['p95']:.0f} / {stale['max']:.0f} ms")
-    table.add_row("target: maximum staleness 0 ms", "met" if result.target_met else "MISSED")
-    first, insert = result.first_read_ms, result.insert_ms
-    table.add_row("insert (API) p50 / max", f"{insert['p50']:.1f} / {insert['max']:.1f} ms")
-    table.add_row("read-back (API) p50 / max", f"{first['p50']:.1f} / {first['max']:.1f} ms")
-    table.add_row("refreshes during the load", str(result.refreshes_during_load))
-    table.add_row("dirty keys in the log after the load", f"{result.dirty_keys_after_load:,}")
-    api, plain = result.dashboard_api_ms, result.dashboard_plain_ms
-    table.add_row("12-month dashboard (3 views) requests", str(result.dashboard_requests))
-    table.add_row("  through the API p50 / p95 / max", f"{api['p50']:.1f} / {api['p95']:.1f} / {api['max']:.1f} ms")
-    table.add_row("  through the plain views p50 / p95 / max",
-                  f"{plain['p50']:.1f} / {plain['p95']:.1f} / {plain['max']:.1f} ms")
-    table.add_row("  API / plain (p50)", f"{api['p50'] / plain['p50']:.2f}" if plain["p50"] else "-")
-    console.print(table)
     for note in result.notes:
         console.print(f"note: {note}")

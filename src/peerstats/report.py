@@ -79,7 +79,7 @@ class CoordinatorReport:
     end: date  # exclusive: the day after today
     today: date
     read_at: datetime
-    figures_as_of: datetime  # the oldest refresh of the statistics (public.stats_freshness)
+    figures_as_of: datetime  # the read itself: the API is exact at every moment, not as of a refresh
     chapters: list[ChapterReport]
     active_mentor_count: int  # distinct over every chapter: a mentor in two chapters counts once
 
@@ -116,8 +116,8 @@ def read_snapshot(conn: psycopg.Connection, coordinator_id: UUID, months: int) -
         raise PeerstatsError(f"user {coordinator_id} coordinates no chapter (public.coordinator_chapters): "
                              "nothing to report")
     chapter_ids = [chapter_id for chapter_id, _ in chapters]
-    read_at, today, figures_as_of = api(
-        "select now(), (now() at time zone 'UTC')::date, (select min(refreshed_at) from public.stats_freshness)")[0]
+    read_at, today = api("select now(), (now() at time zone 'UTC')::date")[0]
+    figures_as_of = read_at
     start, end = months_window(today, months)
     days = api("select chapter_id, bucket_date, activity_count, total_hours from public.activity_time_series"
                " where chapter_id = any (%s) and bucket_date >= %s and bucket_date < %s", (chapter_ids, start, end))
@@ -272,12 +272,13 @@ def render(report: CoordinatorReport) -> str:
     period_line = (f"The last {months} months: {long_date(report.start)} to today, {long_date(report.today)}. "
                    "This month and this week are not over yet, so their figures will still grow.")
     reading_notes = (
-        "An activity counts when it has not been deleted, is not a repeated registration of another activity, "
-        "and is of a type that counts in the statistics; these are the same rules as the annual Bufdir report. "
+        "An activity counts when it has not been deleted, is of a type that counts in the statistics, and is not "
+        "a repeated registration of another activity that counts; these are the same rules as the annual Bufdir "
+        "report. "
         "Hours are the activities' minutes divided by 60. Days, weeks (Monday to Sunday) and months are in UTC. "
         f"{chart.KEY_TEXT} "
-        f"The figures are those of {moment_text(report.figures_as_of)}, when the statistics were last updated "
-        f"(at least every hour); this report was made {moment_text(report.read_at)}.")
+        f"The figures include every activity registered up to {moment_text(report.figures_as_of)}, "
+        "when this report was made.")
     return template("report.html").substitute(
         title=html.escape(f"Peer-mentor activity, {report.start:%B %Y} to {report.today:%B %Y}"),
         chapters_line=html.escape(f"Your chapter{'s' if len(names) > 1 else ''}: {', '.join(names)}."),

@@ -156,7 +156,7 @@ def counted_scans(conn: psycopg.Connection, work: psycopg.Connection,
 
     The counters are read before and after rather than reset, which needs no superuser and
     leaves the database's monitoring figures alone. A refresh reads every view whole, so a
-    workload during which one ran (the cron job, the worker) is measured again.
+    workload during which one ran (the cron jobs) is measured again.
     """
     for _ in range(WORKLOAD_ATTEMPTS):
         # Pending counts of this and the checking connection go to shared memory first.
