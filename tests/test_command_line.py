@@ -205,14 +205,17 @@ def test_yes_rolls_back_and_json_lists_what(seeded, monkeypatch, capfd):
     assert applied_and_activities(seeded) == ([], None)
 
 
+MIGRATIONS = len(migrations.discover())
+
+
 @pytest.mark.parametrize("arguments, fragment", [
-    (["--steps", "6"], "more than the 5 applied migrations"),
+    (["--steps", str(MIGRATIONS + 1)], f"more than the {MIGRATIONS} applied migrations"),
     (["--steps", "2", "--all"], "exclude each other"),
 ])
 def test_impossible_steps_are_usage_errors(migrated, monkeypatch, capfd, arguments, fragment):
     code, _, err = run_in_process(monkeypatch, capfd, "--database-url", migrated, "db", "down", *arguments)
     assert_one_line(code, err, 2, fragment)
-    assert len(applied_and_activities(migrated)[0]) == 5
+    assert len(applied_and_activities(migrated)[0]) == MIGRATIONS
 
 
 def test_seed_replace_keeps_the_set_up_and_replaces_the_activities(seeded, monkeypatch, capfd):
@@ -261,7 +264,7 @@ def test_db_and_local_status_are_readable_at_80_columns_and_take_json(migrated, 
     assert status.returncode == 0
     assert_readable_at_80(status.stdout, "counting_rule_and_plain_views", "20261125000300", "applied")
     code, out, _ = run_in_process(monkeypatch, capfd, "--database-url", migrated, "db", "status", "--json")
-    assert code == 0 and [m["state"] for m in json.loads(out)] == ["applied"] * 5
+    assert code == 0 and [m["state"] for m in json.loads(out)] == ["applied"] * MIGRATIONS
 
     home = tmp_path / ("a-rather-long-folder-name-for-the-embedded-cluster-" * 2)
     local = peerstats("local", "status", env={**NARROW, "PEERSTATS_HOME": str(home)})

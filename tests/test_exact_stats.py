@@ -94,7 +94,8 @@ def test_exact_after_every_kind_of_write_without_a_refresh(seeded, conn):
                 " duration_minutes) values (%s, %s, %s, now() - interval '3 days', 47)",
                 (mentor_id, mentor_chapter, counting), user_id=mentor.user_id, read_only=False)
 
-    # A second activity in the target's chapter, to mark as the target's duplicate.
+    # A second activity in the target's chapter, to mark as the target's duplicate (it takes the
+    # target's mentor and chapter then: a duplicate repeats an activity of the same mentor and chapter).
     duplicate = one(conn, "select a.id from private.counted_activities a where a.chapter_id ="
                           " (select chapter_id from public.activities where id = %s) and a.id <> %s"
                           " and not exists (select from public.activities d where d.duplicate_of = a.id)"
@@ -120,8 +121,9 @@ def test_exact_after_every_kind_of_write_without_a_refresh(seeded, conn):
         "an undelete": lambda: conn.execute(
             "update public.activities set deleted_at = null where id = %s", (target,)),
         "a duplicate mark": lambda: conn.execute(
-            "update public.activities set duplicate_of = %s, chapter_id = (select chapter_id from public.activities"
-            " where id = %s) where id = %s", (target, target, duplicate)),
+            "update public.activities d set duplicate_of = o.id, chapter_id = o.chapter_id,"
+            " peer_mentor_id = o.peer_mentor_id from public.activities o where o.id = %s and d.id = %s",
+            (target, duplicate)),
         "a soft delete of the duplicate's original": lambda: conn.execute(
             "update public.activities set deleted_at = now() where id = %s", (target,)),
         "an undelete of the duplicate's original": lambda: conn.execute(
@@ -167,9 +169,11 @@ def test_a_duplicate_of_a_soft_deleted_original_follows_the_counting_rule(seeded
     """Marking a registration as the duplicate of an already soft-deleted original: whatever the rule says
     of it, the API says the same as the plain views, and the same after the original is restored."""
     callers = seeded
+    # Two activities of one mentor in one chapter: a duplicate repeats an activity of the same mentor and chapter.
     original, duplicate = (r[0] for r in conn.execute(
-        "select a.id from private.counted_activities a where a.chapter_id = (select id from public.chapters"
-        " order by id limit 1) and not exists (select from public.activities d where d.duplicate_of = a.id)"
+        "select a.id from private.counted_activities a where (a.peer_mentor_id, a.chapter_id) ="
+        " (select peer_mentor_id, chapter_id from private.counted_activities group by 1, 2 order by 1, 2 limit 1)"
+        " and not exists (select from public.activities d where d.duplicate_of = a.id)"
         " order by a.id limit 2"))
     conn.execute("update public.activities set deleted_at = now() where id = %s", (original,))
     conn.execute("select public.refresh_stats_views()")

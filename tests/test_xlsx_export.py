@@ -34,7 +34,7 @@ def read_back(path) -> dict:
 def test_the_spreadsheet_reads_back_as_exactly_the_json_export(reference, tmp_path):  # noqa: F811
     for year in bufdir.reference_years():
         check_year(reference, tmp_path, year)
-    check_layout(tmp_path / "bufdir-2024.xlsx")
+    check_layout(tmp_path / "bufdir-2025.xlsx")
 
 
 def check_year(reference, tmp_path, year: int) -> None:  # noqa: F811
@@ -52,7 +52,7 @@ def check_year(reference, tmp_path, year: int) -> None:  # noqa: F811
 def check_layout(spreadsheet) -> None:
     """Numbers are numbers, and the chapter totals are labelled and bold."""
     sheet = openpyxl.load_workbook(spreadsheet).active
-    assert sheet.title == "Bufdir 2024"
+    assert sheet.title == "Bufdir 2025"
     body = list(sheet.iter_rows(min_row=2))
     for row in body:
         assert all(cell.data_type == "n" for cell in row[3:5]), [cell.value for cell in row]
@@ -60,7 +60,7 @@ def check_layout(spreadsheet) -> None:
     totals = [row for row in body if row[2].value == xlsx_export.CHAPTER_TOTAL]
     assert [row[1].value for row in totals] == ["Bergen", "Oslo", "Stavanger", "Tromsø"]
     assert all(cell.font.bold for row in totals for cell in row)
-    # A chapter where nothing counted has its total row, with zeros, and no type rows.
+    # A chapter where nothing counted (Stavanger in 2025) has its total row, with zeros, and no type rows.
     stavanger = [[cell.value for cell in row[2:6]] for row in body if row[6].value == STAVANGER]
     assert stavanger == [[xlsx_export.CHAPTER_TOTAL, 0, 0, 0]]
 

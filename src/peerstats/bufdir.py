@@ -560,17 +560,16 @@ def print_validation(console: Console, validation: Validation) -> None:
         console.print("no year has data: nothing to reconcile")
     for d in validation.differences:
         console.print(f"[bold red]{d.year} {escape(d.chapter_name)}[/] {d.figure}: export {d.exported}, {d.source} {d.other}"
-                      f" -> {d.cause}", soft_wrap=True)
+                      f" -> {d.cause}")
     for submission in validation.submissions:
-        console.print(submission.describe(), soft_wrap=True)
+        console.print(submission.describe())
     for d in validation.submission_differences:
-        console.print(d.describe(), soft_wrap=True, markup=False, style="bold red")
+        console.print(d.describe(), markup=False, style="bold red")
     if not validation.differences and validation.rows:
-        console.print("no difference: the export equals the dashboard and the plain views for every chapter and year",
-                      soft_wrap=True)
+        console.print("no difference: the export equals the dashboard and the plain views for every chapter and year")
     if validation.submissions and not validation.submission_differences:
         console.print("no difference from the stored submission: the export and the dashboard still give the "
-                      "figures submitted to Bufdir", soft_wrap=True)
+                      "figures submitted to Bufdir")
 
 
 def figures_document(figures: Figures) -> dict[str, Any]:

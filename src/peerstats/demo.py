@@ -97,11 +97,13 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
         raise PeerstatsError(f"--output is the chart, a PNG; the report is written beside it as .html: not {output}")
     with database.connect(url, application_name="peerstats demo") as conn:
         migrate(conn, console, rebuild=rebuild, yes=yes)
-        existing = seeding.existing_activities(conn)
-        if existing:
-            console.print(f"reusing the {existing:,} activities already in the database (--rebuild starts over)")
-        else:
-            seeding.seed_with_progress(conn, console, activities=activities)
+        # One demo seeds while another started at the same moment waits, then reuses its data.
+        with seeding.seeding_lock(conn):
+            existing = seeding.existing_activities(conn)
+            if existing:
+                console.print(f"reusing the {existing:,} activities already in the database (--rebuild starts over)")
+            else:
+                seeding.seed_with_progress(conn, console, activities=activities)
         refreshed = refresh_stats_views(conn)
         console.print("refreshed: " + describe_refresh(refreshed), soft_wrap=True)
     status_console = Console(stderr=True)

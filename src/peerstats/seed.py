@@ -15,7 +15,8 @@ draw from random().
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -87,6 +88,20 @@ def existing_activities(conn: psycopg.Connection) -> int:
     return conn.execute("select count(*) from public.activities").fetchone()[0]
 
 
+# The advisory lock that makes seeding, and the demo's "reuse or seed", one at a time.
+SEED_LOCK = 7351046003
+
+
+@contextmanager
+def seeding_lock(conn: psycopg.Connection) -> Iterator[None]:
+    """Held for the session while a caller decides whether to seed and seeds (seed() takes the same lock)."""
+    conn.execute("select pg_advisory_lock(%s)", (SEED_LOCK,))
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(%s)", (SEED_LOCK,))
+
+
 # What `replace` empties: the activity data. Chapters, mentors, activity types, user accounts
 # and coordinators' chapters stay as they are.
 ACTIVITY_TABLES = ("public.activities",)
@@ -120,15 +135,17 @@ def seed(
     check_parameters(activities=activities, chapters=chapters, mentors=mentors, years=years, seed=seed,
                      append=append, replace=replace)
     started = time.perf_counter()
-    base = existing_activities(conn)
-    if base and not (append or replace):
-        raise PeerstatsError(
-            f"the database already holds {base:,} activities: pass --append to add to them, or --replace to "
-            "delete them first (chapters, mentors, activity types and coordinators stay)")
     # By default the data ends at the last midnight (UTC), so a seed gives the same rows all day.
     until = until or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     sql = resources.files("peerstats").joinpath("sql")
     with conn.transaction():
+        # Two seeds at once: the second waits here, then finds the first one's activities.
+        conn.execute("select pg_advisory_xact_lock(%s)", (SEED_LOCK,))
+        base = existing_activities(conn)
+        if base and not (append or replace):
+            raise PeerstatsError(
+                f"the database already holds {base:,} activities: pass --append to add to them, or --replace to "
+                "delete them first (chapters, mentors, activity types and coordinators stay)")
         if replace and base:
             # TRUNCATE rather than DELETE: instant at any size, and undone with the rest if seeding fails.
             conn.execute(f"truncate {', '.join(ACTIVITY_TABLES)}")

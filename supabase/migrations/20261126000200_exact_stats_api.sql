@@ -15,7 +15,9 @@
 
 -- Writers wait until this migration commits: every write from here on is either in the
 -- refresh below or logged by the triggers created here.
-lock table public.activities in share mode;
+-- Inside a DO block: the Supabase CLI sends a migration as one pipelined batch, one implicit
+-- transaction that PostgreSQL 15 refuses a top-level LOCK in; the lock holds to its end alike.
+do $$ begin lock table public.activities in share mode; end $$;
 
 drop trigger if exists activities_stats_dirty on public.activities;
 drop trigger if exists activity_types_stats_dirty on public.activity_types;

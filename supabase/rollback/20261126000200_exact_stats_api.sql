@@ -4,7 +4,9 @@
 
 -- Writers wait until this commits: nothing is written between the last refresh and the
 -- return of the previous mechanism.
-lock table public.activities in share mode;
+-- Inside a DO block: the Supabase CLI sends a migration as one pipelined batch, one implicit
+-- transaction that PostgreSQL 15 refuses a top-level LOCK in; the lock holds to its end alike.
+do $$ begin lock table public.activities in share mode; end $$;
 
 drop trigger if exists activities_log_inserted_keys on public.activities;
 drop trigger if exists activities_log_updated_keys on public.activities;
