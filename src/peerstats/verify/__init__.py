@@ -50,6 +50,10 @@ GROUPS: tuple[list[Check], ...] = (
     exactness.CHECKS)
 
 
+# The session advisory lock that keeps two runs of verify on one database apart.
+VERIFY_LOCK = 7351046004
+
+
 def require_data(conn: psycopg.Connection) -> dict[str, Any]:
     """What verify needs before it can measure anything, or one line saying what is missing."""
     needed = ["public.activities", "public.coordinator_chapters", "private.counted_activities"] + [
@@ -106,6 +110,11 @@ def verify(url: str, *, step: Callable[[str], None] = lambda _: None) -> Report:
     """Measure every criterion on the database at `url`; see the module's docstring for what it changes."""
     with database.connect(url, application_name="peerstats verify") as conn:
         summary = require_data(conn)
+        # One verify at a time on a database: each writes a probe and holds a refresh open, which
+        # another's comparisons would see. A second one (two demos started at once) waits here;
+        # the lock goes with the session.
+        step("waiting for another verify to finish")
+        conn.execute("select pg_advisory_lock(%s)", (VERIFY_LOCK,))
         step("ANALYZE")
         conn.execute("analyze public.activities, public.activity_types, public.chapters, public.peer_mentors,"
                      " public.coordinator_chapters")
