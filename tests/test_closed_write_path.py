@@ -9,6 +9,7 @@ Anna's home chapter is A and she is a member of C; Bo's home is B; coordinators 
 from __future__ import annotations
 
 import threading
+from uuid import UUID
 
 import pytest
 from psycopg import errors
@@ -204,6 +205,12 @@ def test_duplicate_of_in_another_chapter_is_refused_without_telling_whether_it_e
     # And an original cannot become a duplicate while others point at it.
     refused(conn, world, "coord.ab@peerstats.test", "update public.activities set duplicate_of = %s where id = %s",
             (ACTIVITY.format("c01"), ACTIVITY.format("c02")), errors.CheckViolation, "has duplicates")
+    # The legitimate mark goes through: a coordinator of B marks c06 a duplicate of c05, the same
+    # mentor's activity in the same chapter.
+    as_user(conn, world, "coord.ab@peerstats.test", "update public.activities set duplicate_of = %s where id = %s",
+            (ACTIVITY.format("c05"), ACTIVITY.format("c06")))
+    assert conn.execute("select duplicate_of from public.activities where id = %s",
+                        (ACTIVITY.format("c06"),)).fetchone()[0] == UUID(ACTIVITY.format("c05"))
 
 
 # --- 4. closed reporting years ---------------------------------------------------------------------

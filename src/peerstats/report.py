@@ -78,8 +78,7 @@ class CoordinatorReport:
     start: date
     end: date  # exclusive: the day after today
     today: date
-    read_at: datetime
-    figures_as_of: datetime  # the read itself: the API is exact at every moment, not as of a refresh
+    read_at: datetime  # what the figures are as of: the API is exact at every moment, not as of a refresh
     chapters: list[ChapterReport]
     active_mentor_count: int  # distinct over every chapter: a mentor in two chapters counts once
 
@@ -117,7 +116,6 @@ def read_snapshot(conn: psycopg.Connection, coordinator_id: UUID, months: int) -
                              "nothing to report")
     chapter_ids = [chapter_id for chapter_id, _ in chapters]
     read_at, today = api("select now(), (now() at time zone 'UTC')::date")[0]
-    figures_as_of = read_at
     start, end = months_window(today, months)
     days = api("select chapter_id, bucket_date, activity_count, total_hours from public.activity_time_series"
                " where chapter_id = any (%s) and bucket_date >= %s and bucket_date < %s", (chapter_ids, start, end))
@@ -153,7 +151,7 @@ def read_snapshot(conn: psycopg.Connection, coordinator_id: UUID, months: int) -
         )
         for chapter_id, name in chapters
     ]
-    return CoordinatorReport(coordinator_id, start, end, today, read_at, figures_as_of, reports, len(mentor_ids))
+    return CoordinatorReport(coordinator_id, start, end, today, read_at, reports, len(mentor_ids))
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -277,12 +275,12 @@ def render(report: CoordinatorReport) -> str:
         "report. "
         "Hours are the activities' minutes divided by 60. Days, weeks (Monday to Sunday) and months are in UTC. "
         f"{chart.KEY_TEXT} "
-        f"The figures include every activity registered up to {moment_text(report.figures_as_of)}, "
+        f"The figures include every activity registered up to {moment_text(report.read_at)}, "
         "when this report was made.")
     return template("report.html").substitute(
         title=html.escape(f"Peer-mentor activity, {report.start:%B %Y} to {report.today:%B %Y}"),
         chapters_line=html.escape(f"Your chapter{'s' if len(names) > 1 else ''}: {', '.join(names)}."),
-        as_of=html.escape(moment_text(report.figures_as_of)),
+        as_of=html.escape(moment_text(report.read_at)),
         period_line=html.escape(period_line),
         overview_rows="\n".join(overview_rows),
         overview_note=html.escape(overview_note),
@@ -296,14 +294,14 @@ def describe(report: CoordinatorReport) -> str:
     names = ", ".join(chapter.name for chapter in report.chapters)
     return (f"  {len(report.chapters)} chapter{'s' if len(report.chapters) != 1 else ''}: {names}\n"
             f"  {short_date(report.start)} to {short_date(report.today)} (today)\n"
-            f"  figures as of {moment_text(report.figures_as_of)}")
+            f"  figures as of {moment_text(report.read_at)}")
 
 
 def summary(report: CoordinatorReport, output: Path) -> dict[str, Any]:
     """What a written report covers, as `peerstats report --json` prints it."""
     return {"path": str(output.resolve()), "coordinator_id": str(report.coordinator_id),
             "from": report.start.isoformat(), "until": report.today.isoformat(),
-            "figures_as_of": report.figures_as_of.isoformat(),
+            "figures_as_of": report.read_at.isoformat(),
             "chapters": [{"chapter_id": str(chapter.chapter_id), "name": chapter.name} for chapter in report.chapters]}
 
 
