@@ -16,8 +16,8 @@
 -- Runs as hosted Supabase's `postgres` (owner of the tables, not a superuser): every statement
 -- here is one a table owner may run.
 
--- First the lock of public.refresh_stats_views() (the same key), so a refresh by pg_cron or the
--- worker either finishes before this migration or waits for it: a refresh holding that lock
+-- First the lock of public.refresh_stats_views() (the same key), so a refresh by pg_cron
+-- either finishes before this migration or waits for it: a refresh holding that lock
 -- while it waits for the tables locked below, and this migration refreshing at its end, would
 -- deadlock. Advisory locks are re-entrant, so the refresh at the end takes it again freely.
 select pg_catalog.pg_advisory_xact_lock(7351046002);

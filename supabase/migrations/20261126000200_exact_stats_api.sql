@@ -17,6 +17,10 @@
 -- refresh below or logged by the triggers created here.
 -- Inside a DO block: the Supabase CLI sends a migration as one pipelined batch, one implicit
 -- transaction that PostgreSQL 15 refuses a top-level LOCK in; the lock holds to its end alike.
+-- First the lock of public.refresh_stats_views() (the same key, as migration 20261126000100
+-- takes it): a refresh by pg_cron holding it while it waits for the objects this script
+-- replaces, and this script refreshing at its end, would deadlock (a test run met it).
+select pg_catalog.pg_advisory_xact_lock(7351046002);
 do $$ begin lock table public.activities in share mode; end $$;
 
 drop trigger if exists activities_stats_dirty on public.activities;
