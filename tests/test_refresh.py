@@ -235,6 +235,13 @@ def test_pg_cron_runs_the_refresh(every_minute_job, conn):
     # after the job was scheduled. The run's times are not compared with the job's: pg_cron's
     # launcher records start_time and end_time as it polls its workers, which on a loaded machine
     # can miss the command's own start and end by milliseconds either way.
-    assert conn.execute("select count(*) from private.refresh_runs where status = 'refreshed'"
-                        " and requested_by like 'pg_cron%%' and started_at > %s",
-                        (scheduled_at,)).fetchone()[0] >= 1
+    # pg_cron may mark the run succeeded a moment before the worker's commit is visible: wait for it.
+    logged = 0
+    for _ in range(30):
+        logged = conn.execute("select count(*) from private.refresh_runs where status = 'refreshed'"
+                              " and requested_by like 'pg_cron%%' and started_at > %s",
+                              (scheduled_at,)).fetchone()[0]
+        if logged:
+            break
+        time.sleep(1)
+    assert logged >= 1
