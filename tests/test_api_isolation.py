@@ -82,16 +82,32 @@ def test_anon_is_refused(conn, refreshed, endpoint):
         request(conn, "anon", f"select * from public.{endpoint}")
 
 
-@pytest.mark.parametrize("function", ["activity_time_series_for_caller", "chapter_stats_for_caller",
-                                      "peer_mentor_stats_for_caller"])
+@pytest.mark.parametrize("function", ["activity_time_series_of", "chapter_stats_of", "peer_mentor_stats_of"])
 def test_the_functions_behind_the_api_filter_by_caller_too(conn, refreshed, function):
-    """PostgREST does not expose private, but a direct call must not leak either."""
+    """PostgREST does not expose private, but a direct call for any chapter must not leak either."""
     names = {id_: name for name, id_ in refreshed.chapters.items()}
-    seen = {names[str(r[0])] for r in request(conn, "authenticated", f"select chapter_id from private.{function}()",
-                                              user_id=refreshed.users["coord.ab@peerstats.test"])}
-    assert seen == {A, B}
+    coordinator = refreshed.users["coord.ab@peerstats.test"]
+    answered = {name for id_, name in names.items()
+                if request(conn, "authenticated", f"select * from private.{function}(%s)", (id_,), user_id=coordinator)}
+    assert answered == {A, B}
     with pytest.raises(errors.InsufficientPrivilege):
-        request(conn, "anon", f"select * from private.{function}()")
+        request(conn, "anon", f"select * from private.{function}(%s)", (refreshed.chapters[A],))
+
+
+def test_a_peer_mentor_calling_the_mentor_function_for_any_chapter_gets_only_their_own_rows(conn, refreshed):
+    anna = refreshed.users["anna@peerstats.test"]
+    mentors = {str(r[0]) for id_ in refreshed.chapters.values()
+               for r in request(conn, "authenticated", "select peer_mentor_id from private.peer_mentor_stats_of(%s)",
+                                (id_,), user_id=anna)}
+    assert mentors == {refreshed.mentors["Anna"]}
+
+
+@pytest.mark.parametrize("function", ["chapter_dirty_keys(%s)", "live_chapter_days(%s, array[current_date])",
+                                      "changed_peer_mentor_months(%s)"])
+def test_the_unchecked_helpers_of_the_api_are_not_executable_by_signed_in_users(conn, refreshed, function):
+    with pytest.raises(errors.InsufficientPrivilege, match="permission denied for function"):
+        request(conn, "authenticated", f"select * from private.{function}", (refreshed.chapters[A],),
+                user_id=refreshed.users["coord.ab@peerstats.test"])
 
 
 def test_the_api_shows_a_change_at_once_and_the_refresh_changes_nothing_it_shows(conn, refreshed):

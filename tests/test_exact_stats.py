@@ -235,9 +235,13 @@ PLPGSQL_FUNCTIONS = [  # (function, the trigger's relation, its new and old tran
     ("private.refresh_after_truncate()", "public.activities", None, None),
     ("public.refresh_stats_views(boolean)", None, None, None),
     ("private.refresh_stats_views_if_dirty()", None, None, None),
-    ("private.activity_time_series_for_caller()", None, None, None),
-    ("private.chapter_stats_for_caller()", None, None, None),
-    ("private.peer_mentor_stats_for_caller()", None, None, None),
+    ("private.chapter_dirty_keys(uuid)", None, None, None),
+    ("private.live_chapter_days(uuid,date[])", None, None, None),
+    ("private.changed_peer_mentor_months(uuid)", None, None, None),
+    ("private.peer_mentor_stats_chapter_ids()", None, None, None),
+    ("private.activity_time_series_of(uuid)", None, None, None),
+    ("private.chapter_stats_of(uuid)", None, None, None),
+    ("private.peer_mentor_stats_of(uuid)", None, None, None),
 ]
 
 

@@ -92,7 +92,7 @@ class Refresher(threading.Thread):
             with database.connect(self.url, application_name="exactness-refresher") as conn:
                 while not self.stop.is_set():
                     statuses = [r[0] for r in conn.execute("select status from public.refresh_stats_views()")]
-                    assert statuses == ["refreshed"] * 3, statuses
+                    assert statuses == ["refreshed"] * 4, statuses
                     self.refreshes += 1
         except BaseException as failure:  # reported by the test
             self.failure = failure

@@ -63,8 +63,9 @@ def test_the_lints_find_what_they_look_for(migrated, conn):
 @pytest.mark.parametrize("exposed_schemas", ["public, private", "public,private,auth"])
 def test_even_if_private_were_exposed_only_the_api_functions_would_be_reported(migrated, conn, exposed_schemas):
     """The materialized views are unreachable wherever they live; the only definer-rights code a
-    signed-in user may run is the three functions behind the API, which filter by caller."""
+    signed-in user may run is the functions behind the API, which check the caller themselves."""
     assert lint(conn, exposed_schemas) == [
-        ("0029_authenticated_security_definer_function_executable", f"private.{name}()")
-        for name in ("activity_time_series_for_caller", "chapter_stats_for_caller", "peer_mentor_stats_for_caller")
+        ("0029_authenticated_security_definer_function_executable", f"private.{signature}")
+        for signature in ("activity_time_series_of(chapter uuid)", "chapter_stats_of(chapter uuid)",
+                          "peer_mentor_stats_chapter_ids()", "peer_mentor_stats_of(chapter uuid)")
     ]

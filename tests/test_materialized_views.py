@@ -41,8 +41,9 @@ def indexes(conn, view: str) -> list[tuple]:
 
 
 def test_the_views_are_materialized_populated_and_in_private(migrated, conn):
+    # Besides the contract's three, the mentor-day grain the exact API recomputes changed months from.
     assert conn.execute("select schemaname, matviewname, ispopulated from pg_matviews order by 2").fetchall() == \
-        [("private", view, True) for view in MATERIALIZED_VIEWS]
+        [("private", view, True) for view in sorted((*MATERIALIZED_VIEWS, "mv_peer_mentor_days"))]
 
 
 @pytest.mark.parametrize("view", MATERIALIZED_VIEWS)

@@ -16,7 +16,8 @@ def migration_up_and_down(context: Context) -> list[Criterion]:
         "select version from supabase_migrations.schema_migrations")} \
         if context.conn.execute("select to_regclass('supabase_migrations.schema_migrations') is not null").fetchone()[0] \
         else set()
-    creating = [m for m in migrations.discover() if "create materialized view" in m.up_path.read_text().lower()]
+    creating = [m for m in migrations.discover() if any(
+        f"create materialized view private.{v.name}" in m.up_path.read_text().lower() for v in VIEWS)]
     parts, ok = [], bool(creating)
     for migration in creating:
         down = migration.down_path.read_text().lower()
