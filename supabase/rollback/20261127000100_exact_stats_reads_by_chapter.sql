@@ -18,6 +18,9 @@ drop function private.chapter_dirty_keys(uuid);
 
 drop index public.activities_repeats_chapter_id_recorded_at;
 
+drop index private.stats_dirty_keys_chapter;
+create index stats_dirty_keys_chapter on private.stats_dirty_keys (chapter_id, bucket_date);
+
 alter table private.stats_dirty_keys reset (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold,
                                             autovacuum_analyze_scale_factor, autovacuum_analyze_threshold);
 
