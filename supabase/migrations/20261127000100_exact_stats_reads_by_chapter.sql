@@ -24,7 +24,7 @@
 -- refresh by pg_cron must not run while its function and views are replaced.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
 
--- Figures per mentor, chapter and UTC day: the grain every other statistic sums from.
+-- Figures per mentor, chapter and UTC day: the grain a changed mentor-month is summed from.
 create materialized view private.mv_peer_mentor_days as
 select c.chapter_id,
        c.peer_mentor_id,
