@@ -2,8 +2,8 @@
 
 Both read figures the database computes from the one counting rule
 (private.counted_activities): the export through private.bufdir_export(year), the validator
-by setting that function's chapter totals beside the materialized views and the plain views
-(sql/bufdir_reconcile.sql). Nothing here counts activities itself.
+by setting that function's chapter totals beside the API the dashboard reads (exact at every
+moment) and the plain views (sql/bufdir_reconcile.sql). Nothing here counts activities itself.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ CSV_COLUMNS = (
     "year", "chapter_id", "chapter_name", "activity_count", "total_hours", "active_mentor_count",
     "activity_type", "type_activity_count", "type_total_hours",
 )
-STALE = "stale: refresh needed (`peerstats refresh`)"
+# The dashboard is exact, unless the log of changes it merges with the materialized views missed
+# one (its triggers disabled, say): it then shows the materialized figures, older than that change.
+STALE = "stale: a change the dashboard's log missed; refresh (`peerstats refresh`)"
 RULE_DIVERGENCE = "rule divergence"
 # The tables the reference dataset fills; it loads only where all of them are empty.
 REFERENCE_TABLES = ("chapters", "peer_mentors", "activity_types", "activities")
@@ -219,7 +221,7 @@ class ChapterYear:
     chapter_id: str
     chapter_name: str
     export: Figures
-    dashboard: Figures  # the materialized views, as of their last refresh
+    dashboard: Figures  # the API the dashboard reads: exact, unless its log of changes missed one
     plain_views: Figures  # the same rule, computed live
 
     def source(self, name: str) -> Figures:
@@ -242,7 +244,8 @@ class Staleness:
         as_of = "never" if self.views_as_of is None else utc_text(self.views_as_of)
         activities = f"{self.changed_activities} activit{'y' if self.changed_activities == 1 else 'ies'}"
         types = f"{self.changed_activity_types} activity type{'' if self.changed_activity_types == 1 else 's'}"
-        return f"the materialized views hold data as of {as_of}; changed since: {activities}, {types}"
+        return (f"the dashboard's materialized part holds data as of {as_of}; changed since (and shown "
+                f"through its log): {activities}, {types}")
 
 
 @dataclass(frozen=True)
@@ -326,7 +329,7 @@ def utc_text(moment: datetime) -> str:
 
 
 def likely_cause(source: str, staleness: Staleness) -> str:
-    """The plain views are live, so only the materialized ones can be stale."""
+    """The plain views are live; the dashboard can lag only by a change its log missed."""
     if source == "dashboard" and staleness.stale:
         return STALE
     return RULE_DIVERGENCE
@@ -554,7 +557,7 @@ def print_validation(console: Console, validation: Validation) -> None:
                 [(row.year, row.chapter_name, side_by_side(row, "activity_count"), side_by_side(row, "total_hours"),
                   side_by_side(row, "active_mentor_count"), row_result(row, validation.differences))
                  for row in validation.rows],
-                title="Bufdir export against the dashboard\n(export / materialized views / plain views)", boxed=False)
+                title="Bufdir export against the dashboard\n(export / dashboard / plain views)", boxed=False)
     console.print(validation.staleness.describe())
     if not validation.rows:
         console.print("no year has data: nothing to reconcile")

@@ -1,7 +1,9 @@
 -- The Bufdir export beside the dashboard, per UTC year and chapter: the export function, the
--- materialized views (what the dashboard shows, as of their last refresh) and the plain views
--- (the same rule computed live). Parameter: the year, or null for every year that has counted
--- activities or materialized figures.
+-- API the dashboard reads (public.chapter_stats and public.peer_mentor_stats, exact at every
+-- moment: the materialized views merged with the changes logged since their last refresh) and
+-- the plain views (the same rule computed live). Read as the database owner, who sees every
+-- chapter through both. Parameter: the year, or null for every year that has counted
+-- activities or dashboard figures.
 --
 -- Hours are compared as whole minutes: every total_hours is sum(duration_minutes) / 60.0, so
 -- round(total_hours * 60) gives back its minutes exactly, and minutes add up exactly across
@@ -17,7 +19,7 @@ with years as (
   where %(year)s::int is null
   union
   select extract(year from m.month_start)::int
-  from private.mv_chapter_stats m
+  from public.chapter_stats m
   where %(year)s::int is null
 ),
 exported as (
@@ -30,14 +32,14 @@ exported as (
 -- The dashboard's figures and the live ones, side by side as two sources of the same shape.
 chapter_months as (
   select 'dashboard' as source, m.month_start, m.chapter_id, m.activity_count, m.total_hours
-  from private.mv_chapter_stats m
+  from public.chapter_stats m
   union all
   select 'plain', v.month_start, v.chapter_id, v.activity_count, v.total_hours
   from public.v_chapter_stats v
 ),
 mentor_months as (
   select 'dashboard' as source, p.month_start, p.chapter_id, p.peer_mentor_id
-  from private.mv_peer_mentor_stats p
+  from public.peer_mentor_stats p
   union all
   select 'plain', v.month_start, v.chapter_id, v.peer_mentor_id
   from public.v_peer_mentor_stats v
