@@ -194,7 +194,7 @@ def local_status(as_json: bool) -> None:
 @JSON_OPTION
 @click.pass_context
 def refresh(ctx: click.Context, no_wait: bool, as_json: bool) -> None:
-    """Refresh the three materialized views concurrently (public.refresh_stats_views())."""
+    """Refresh the materialized views concurrently (public.refresh_stats_views())."""
     with database.connect(url_of(ctx)) as conn:
         results = refresh_stats_views(conn, wait=not no_wait)
     if as_json:
@@ -413,7 +413,7 @@ def bufdir_export(ctx: click.Context, year: int, output_format: str, output: Opt
 @JSON_OPTION
 @click.pass_context
 def bufdir_validate(ctx: click.Context, year: Optional[int], reference: bool, as_json: bool) -> None:
-    """Reconcile the export with the dashboard's materialized views and the plain views; exit 1 on a difference."""
+    """Reconcile the export with the dashboard (the exact API) and the plain views; exit 1 on a difference."""
     with database.connect(url_of(ctx)) as conn:
         validation = bufdir.validate(conn, year=year, with_reference=reference)
     if as_json:

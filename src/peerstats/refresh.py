@@ -18,7 +18,7 @@ class ViewRefresh:
 
 
 def refresh_stats_views(conn: psycopg.Connection, *, wait: bool = True) -> list[ViewRefresh]:
-    """Refresh the three views concurrently; with wait=False skip if another refresh is running."""
+    """Refresh the materialized views concurrently; with wait=False skip if another refresh is running."""
     rows = conn.execute(
         "select view_name, refreshed_at, refresh_ms, status from public.refresh_stats_views(wait => %s)",
         (wait,),
