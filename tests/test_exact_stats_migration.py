@@ -59,3 +59,30 @@ def test_up_down_up_with_changes_pending_loses_none_and_down_restores_the_notify
     assert conn.execute("select count(*) from pg_trigger where tgname like '%stats_dirty'").fetchone()[0] == 0
     conn.execute("update public.activities set deleted_at = null where deleted_at is not null")
     assert log_size(conn) > 0 and differences(conn, callers) == {}
+
+
+READS_BY_CHAPTER_VERSION = "20261127000100"
+
+
+def test_the_per_chapter_reads_go_down_and_up_with_changes_pending_and_stay_exact(seeded, conn):
+    """Down of the per-chapter reads keeps the log and its triggers, so the previous reads are exact
+    at once; up again reads the same log, with what was written meanwhile."""
+    callers = seeded
+    conn.execute("update public.activities set duration_minutes = duration_minutes + 5"
+                 " where id in (select id from public.activities order by id limit 30)")
+    pending = log_size(conn)
+    assert pending > 0 and differences(conn, callers) == {}
+
+    with Runner(conn) as runner:
+        list(runner.down(steps_down_through(READS_BY_CHAPTER_VERSION)))
+    assert conn.execute("select to_regclass('private.mv_peer_mentor_days')").fetchone()[0] is None
+    assert log_size(conn) == pending and differences(conn, callers) == {}
+    conn.execute("update public.activities set deleted_at = now()"
+                 " where id in (select id from public.activities order by id desc limit 12)")
+    assert differences(conn, callers) == {}
+
+    with Runner(conn) as runner:
+        assert READS_BY_CHAPTER_VERSION in [m.version for m in runner.up()]
+    assert log_size(conn) > pending and differences(conn, callers) == {}
+    conn.execute("select public.refresh_stats_views()")
+    assert log_size(conn) == 0 and differences(conn, callers) == {}
