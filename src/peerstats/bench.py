@@ -191,11 +191,8 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
         with console.status("refreshing the views, plainly and concurrently"):
             refreshed = bench_refresh(conn)
             conn.execute(sql.SQL("analyze {}").format(
-                sql.SQL(", ").join(sql.Identifier("private", name) for name in materialized_views(conn))))
-            # Autovacuum's work after the load, done before the timings rather than in the middle
-            # of them: the activities just written, and the seeding's entries that the refreshes
-            # removed from the dirty-key log (see bench_exact.write_pending).
-            conn.execute("vacuum analyze public.activities, private.stats_dirty_keys")
+                sql.SQL(", ").join(sql.Identifier("private", name) for name in refreshed["views"])))
+            seeding.vacuum_after_load(conn)
         with console.status("timing the dashboard queries"):
             scope = verify.measure_scope(conn)
             queries = bench_queries(conn, scope)

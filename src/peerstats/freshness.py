@@ -30,7 +30,7 @@ from peerstats.errors import PeerstatsError
 from peerstats.output import print_table
 from peerstats.periods import months_window
 from peerstats.refresh import refresh_stats_views
-from peerstats.seed import seed
+from peerstats.seed import seed, vacuum_after_load
 
 DASHBOARD_PAUSE_SECONDS = 0.1
 # A probe not visible after this long counts as never seen.
@@ -176,10 +176,7 @@ def run(database_url: str | None, *, activities: int, rate: float, duration: flo
         setting = prepare(conn, activities, progress)
         progress("refreshing the materialized views")
         refresh_stats_views(conn)
-        # Autovacuum's work after the load, done before the timings rather than in the middle of
-        # them: the activities just written, and the seeding's entries the refresh removed from
-        # the dirty-key log (each seeding statement logs its keys, so millions at 10M).
-        conn.execute("vacuum analyze public.activities, private.stats_dirty_keys")
+        vacuum_after_load(conn)
         return load(conn, url, setting, activities=activities, rate=rate, duration=duration, progress=progress)
 
 

@@ -270,7 +270,16 @@ comment on function private.peer_mentor_stats_chapter_ids() is
   'Chapters the caller reads rows of public.peer_mentor_stats in: private.stats_chapter_ids(), and where the caller''s own mentor row has figures.';
 
 -- One chapter each. Each checks the caller may read the chapter itself (the views call them
--- only for those, but a function must not rely on its caller for that).
+-- only for those, but a function must not rely on its caller for that). The caller is the
+-- role PostgREST switched to, which stays the caller's inside a SECURITY DEFINER function.
+create function private.caller_sees_chapter(chapter uuid) returns boolean
+language sql stable
+set search_path = ''
+as $$ select coalesce(chapter = any (private.stats_chapter_ids()), false) $$;
+comment on function private.caller_sees_chapter(uuid) is
+  'Whether the caller may read the chapter-level statistics of the chapter (private.stats_chapter_ids()).';
+revoke all on function private.caller_sees_chapter(uuid) from public, anon, authenticated, service_role;
+
 create function private.activity_time_series_of(chapter uuid)
 returns table (bucket_date date, activity_count bigint, total_hours numeric)
 language plpgsql stable security definer
@@ -281,7 +290,7 @@ as $$
 declare
   dirty_days date[];
 begin
-  if not coalesce(chapter = any (private.stats_chapter_ids()), false) then
+  if not private.caller_sees_chapter(chapter) then
     return;
   end if;
   select coalesce(pg_catalog.array_agg(distinct k.bucket_date), '{}') into dirty_days
@@ -308,7 +317,7 @@ set jit = off
 rows 30
 as $$
 begin
-  if not coalesce(chapter = any (private.stats_chapter_ids()), false) then
+  if not private.caller_sees_chapter(chapter) then
     return;
   end if;
   return query
@@ -350,7 +359,7 @@ set jit = off
 rows 200
 as $$
 declare
-  every_mentor constant boolean := coalesce(chapter = any (private.stats_chapter_ids()), false);
+  every_mentor constant boolean := private.caller_sees_chapter(chapter);
   mentors constant uuid[] := private.own_peer_mentor_ids();
 begin
   if not every_mentor and pg_catalog.cardinality(mentors) = 0 then

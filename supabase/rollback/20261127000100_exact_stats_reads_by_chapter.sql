@@ -11,6 +11,7 @@ drop view public.activity_time_series;
 drop function private.activity_time_series_of(uuid);
 drop function private.chapter_stats_of(uuid);
 drop function private.peer_mentor_stats_of(uuid);
+drop function private.caller_sees_chapter(uuid);
 drop function private.peer_mentor_stats_chapter_ids();
 drop function private.changed_peer_mentor_months(uuid);
 drop function private.live_chapter_days(uuid, date[]);
