@@ -15,14 +15,12 @@ process's own peak (ru_maxrss) is reported beside it.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import resource
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from psycopg import sql
 from rich.console import Console
 
 from peerstats import bench_exact, database, migrations, postgrest, seed as seeding, verify
+from peerstats.latency import measure
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError, UsageProblem
 from peerstats.output import Column, print_table
@@ -41,10 +40,6 @@ DEFAULT_SIZES = (100_000, 1_000_000)
 # The seeded span; "one day of writes at the seeded rate" is activities / (365 * SEED_YEARS).
 SEED_YEARS = 2
 REFRESH_RUNS = 3
-# Each query series runs for about this long (at least MIN_SAMPLES times, at most
-# MAX_SAMPLES), after one unmeasured run that warms the cache.
-SERIES_SECONDS = 2.5
-MIN_SAMPLES, MAX_SAMPLES = 5, 50
 SHORT_NAMES = {"mv_peer_mentor_stats": "mentor", "mv_chapter_stats": "chapter", "mv_activity_time_series": "time series"}
 
 
@@ -77,44 +72,6 @@ def peak_rss_kib(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (a value that was measured, never an interpolation); NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = math.ceil(round(fraction * len(ordered), 9))
-    return ordered[max(0, min(len(ordered) - 1, rank - 1))]
-
-
-@dataclass(frozen=True)
-class Series:
-    """One query measured repeatedly: milliseconds per run, client side (what the dashboard waits)."""
-
-    samples: list[float]
-
-    @property
-    def p50(self) -> float:
-        return percentile(self.samples, 0.5)
-
-    @property
-    def p95(self) -> float:
-        return percentile(self.samples, 0.95)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"p50_ms": round(self.p50, 3), "p95_ms": round(self.p95, 3), "runs": len(self.samples)}
-
-
-def measure(run: Callable[[], Any]) -> Series:
-    run()
-    samples: list[float] = []
-    started = time.perf_counter()
-    while len(samples) < MAX_SAMPLES and (len(samples) < MIN_SAMPLES or time.perf_counter() - started < SERIES_SECONDS):
-        began = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - began) * 1000)
-    return Series(samples)
 
 
 def timed_ms(conn: psycopg.Connection, statement: sql.Composable) -> float:

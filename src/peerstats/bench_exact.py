@@ -23,9 +23,9 @@ import psycopg
 from psycopg import sql
 from rich.console import Console
 
-from peerstats import bench as benchmark
 from peerstats import database, postgrest, verify
 from peerstats.errors import PeerstatsError
+from peerstats.latency import Series, measure
 from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 
@@ -90,13 +90,13 @@ def pending_reads(conn: psycopg.Connection, scope: verify.Scope, *, activities: 
     day_of_writes = max(1, round(activities / (365 * years)))
     states: dict[str, dict[str, Any]] = {}
 
-    def state(name: str, seconds_writing: float | None = None, with_plain: bool = False) -> benchmark.Series:
-        read = benchmark.measure(api)
+    def state(name: str, seconds_writing: float | None = None, with_plain: bool = False) -> Series:
+        read = measure(api)
         states[name] = {"dirty_keys": dirty_keys(conn), "api": read.as_dict()}
         if seconds_writing is not None:
             states[name]["seconds_writing"] = round(seconds_writing, 2)
         if with_plain:
-            states[name]["plain"] = benchmark.measure(plain).as_dict()
+            states[name]["plain"] = measure(plain).as_dict()
         return read
 
     set_jobs_active(conn, False, HOURLY_JOB, THRESHOLD_JOB)

@@ -24,7 +24,7 @@ import psycopg
 from rich.console import Console
 
 from peerstats import database, migrations, postgrest, verify
-from peerstats.bench import percentile
+from peerstats.latency import percentile
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
 from peerstats.output import print_table

@@ -1,28 +1,20 @@
-"""The annual Bufdir export, and the validator that reconciles it with the dashboard.
+"""`bufdir validate`: the export reconciled with the dashboard and the plain views.
 
-Both read figures the database computes from the one counting rule
-(private.counted_activities): the export through private.bufdir_export(year), the validator
-by setting that function's chapter totals beside the API the dashboard reads (exact at every
-moment) and the plain views (sql/bufdir_reconcile.sql). Nothing here counts activities itself.
+The validator sets private.bufdir_export's chapter totals beside the API the dashboard reads
+(exact at every moment) and the plain views (sql/bufdir_reconcile.sql), checks the reference
+dataset's years against their expected files, and a closed year against its stored
+submission. Nothing here counts activities itself.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import re
-import sys
-import tempfile
-from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime
+from decimal import Decimal
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -31,18 +23,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from peerstats.bufdir.closed_years import Submission, stored_submission
+from peerstats.bufdir.export import (
+    ChapterFigures, TypeFigures, export_json, export_year, json_hours, packaged_text, published_hours,
+    require_export_function, utc_text,
+)
 from peerstats.errors import PeerstatsError
 from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 
-# The plausible years run from 2000, well before anything this app records (an earlier year
-# is a typo), to last_plausible_year().
-FIRST_YEAR = 2000
-FORMATS = ("json", "csv")
-CSV_COLUMNS = (
-    "year", "chapter_id", "chapter_name", "activity_count", "total_hours", "active_mentor_count",
-    "activity_type", "type_activity_count", "type_total_hours",
-)
 # The dashboard is exact, unless the log of changes it merges with the materialized views missed
 # one (its triggers disabled, say): it then shows the materialized figures, older than that change.
 STALE = "stale: a change the dashboard's log missed; refresh (`peerstats refresh`)"
@@ -52,144 +41,6 @@ REFERENCE_TABLES = ("chapters", "peer_mentors", "activity_types", "activities")
 EXPECTED_FILE = re.compile(r"^expected_(?P<year>\d{4})\.json$")
 
 
-def last_plausible_year() -> int:
-    """Next UTC year: just after New Year in Norway the UTC year is still the old one, so a
-    local "this year" can be one ahead of UTC's; anything later is a typo."""
-    return datetime.now(timezone.utc).year + 1
-
-
-def published_hours(hours: Decimal) -> Decimal:
-    """Hours as the export publishes them: two decimals. Durations are whole minutes, and two
-    different minute totals lie at least 1/60 h apart, so two decimals never merge them:
-    minutes = round(hours * 60) always gives the exact minutes back."""
-    return hours.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def json_hours(hours: Decimal) -> float:
-    # A JSON number: Python writes a float as the shortest text that reads back as the same
-    # float, which for a two-decimal value is exactly its digits (1.52, 25.0, 0.02).
-    return float(published_hours(hours))
-
-
-def packaged_text(relative_path: str) -> str:
-    return resources.files("peerstats").joinpath(relative_path).read_text(encoding="utf-8")
-
-
-def require_export_function(conn: psycopg.Connection) -> None:
-    installed = conn.execute("select to_regprocedure('private.bufdir_export(integer)') is not null").fetchone()[0]
-    if not installed:
-        raise PeerstatsError("this database has no Bufdir export (private.bufdir_export): run `peerstats db up` first")
-
-
-# --- the export ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TypeFigures:
-    activity_type: str
-    activity_count: int
-    total_hours: Decimal  # unrounded, as the database computes it
-
-
-@dataclass(frozen=True)
-class ChapterFigures:
-    chapter_id: str
-    chapter_name: str
-    activity_count: int
-    total_hours: Decimal  # unrounded, as the database computes it
-    active_mentor_count: int
-    by_type: tuple[TypeFigures, ...]
-
-
-def export_year(conn: psycopg.Connection, year: int) -> list[ChapterFigures]:
-    """Every chapter's figures for one UTC calendar year, in the order of chapter names."""
-    require_export_function(conn)
-    rows = conn.execute(
-        "select chapter_id, chapter_name, activity_type, activity_count, total_hours, active_mentor_count "
-        "from private.bufdir_export(%s)",
-        (year,),
-    ).fetchall()
-    return chapter_figures(rows)
-
-
-def chapter_figures(rows: list[tuple]) -> list[ChapterFigures]:
-    """private.bufdir_export's rows (a total row per chapter, then its types) as ChapterFigures."""
-    types_of: dict[Any, list[TypeFigures]] = defaultdict(list)
-    for chapter_id, _, activity_type, activity_count, total_hours, _ in rows:
-        if activity_type is not None:
-            types_of[chapter_id].append(TypeFigures(activity_type, activity_count, total_hours))
-    return [
-        ChapterFigures(str(chapter_id), chapter_name, activity_count, total_hours, active_mentor_count,
-                       tuple(types_of[chapter_id]))
-        for chapter_id, chapter_name, activity_type, activity_count, total_hours, active_mentor_count in rows
-        if activity_type is None  # the chapter's total row
-    ]
-
-
-def export_json(year: int, chapters: list[ChapterFigures]) -> str:
-    document = {
-        "year": year,
-        "chapters": [
-            {
-                "chapter_id": chapter.chapter_id,
-                "chapter_name": chapter.chapter_name,
-                "activity_count": chapter.activity_count,
-                "total_hours": json_hours(chapter.total_hours),
-                "active_mentor_count": chapter.active_mentor_count,
-                "by_type": [
-                    {"activity_type": t.activity_type, "activity_count": t.activity_count,
-                     "total_hours": json_hours(t.total_hours)}
-                    for t in chapter.by_type
-                ],
-            }
-            for chapter in chapters
-        ],
-    }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-def export_csv(year: int, chapters: list[ChapterFigures]) -> str:
-    """One row per chapter and activity type, the chapter's totals beside; a chapter where
-    nothing counted gets one row with an empty type and zeros."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for chapter in chapters:
-        chapter_cells = [year, chapter.chapter_id, chapter.chapter_name, chapter.activity_count,
-                         published_hours(chapter.total_hours), chapter.active_mentor_count]
-        for t in chapter.by_type or (TypeFigures("", 0, Decimal(0)),):
-            writer.writerow(chapter_cells + [t.activity_type, t.activity_count, published_hours(t.total_hours)])
-    return buffer.getvalue()
-
-
-def export_text(conn: psycopg.Connection, year: int, output_format: str) -> str:
-    chapters = export_year(conn, year)
-    return export_csv(year, chapters) if output_format == "csv" else export_json(year, chapters)
-
-
-def write_output(content: str | bytes, output: Path | None) -> None:
-    """Write text to standard output, or text (as UTF-8) or bytes to `output` whole or not at
-    all: into a temporary file beside it, then renamed over it, so a failure never leaves a
-    half-written export."""
-    if output is None:
-        sys.stdout.write(content)
-        return
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
-    except OSError as failure:
-        raise PeerstatsError(f"cannot write {output}: {failure.strerror or failure}") from failure
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode of a new file
-        os.replace(temporary, output)
-    except OSError as failure:
-        Path(temporary).unlink(missing_ok=True)
-        raise PeerstatsError(f"cannot write {output}: {failure.strerror or failure}") from failure
-
-
-# --- the reconciliation with the dashboard ------------------------------------------------
 
 @dataclass(frozen=True)
 class Figures:
@@ -261,21 +112,6 @@ class Difference:
 
 
 @dataclass(frozen=True)
-class Submission:
-    """The figures of a closed year as they were submitted to Bufdir (private.bufdir_submissions)."""
-    year: int
-    status: str  # closed, or reopened for corrections
-    submitted_at: datetime
-    submitted_by: str  # the database role
-    operator: str | None  # who ran `peerstats bufdir close`, as the client named them
-    chapters: list[ChapterFigures]
-
-    def describe(self) -> str:
-        by = self.submitted_by + (f" ({self.operator})" if self.operator else "")
-        return f"{self.year} is {self.status}; submitted to Bufdir on {utc_text(self.submitted_at)} by {by}"
-
-
-@dataclass(frozen=True)
 class SubmissionDifference:
     """A figure of the stored submission that the live export or the dashboard no longer gives."""
     year: int
@@ -323,9 +159,6 @@ class Validation:
             parts.append(f"the export differs from {', '.join(c.expected_file for c in mismatched)}")
         return "; ".join(parts) + " (see above)"
 
-
-def utc_text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def likely_cause(source: str, staleness: Staleness) -> str:
@@ -429,60 +262,6 @@ def validate(conn: psycopg.Connection, *, year: int | None = None, with_referenc
     return replace(validation, reference_checks=reference_checks, submissions=submissions,
                    submission_differences=[d for s in submissions
                                            for d in submission_differences(s, export_year(conn, s.year), validation)])
-
-
-# --- closed reporting years -----------------------------------------------------------------
-
-def require_closed_years(conn: psycopg.Connection) -> None:
-    installed = conn.execute("select to_regprocedure('private.close_reporting_year(integer, text)') is not null"
-                             ).fetchone()[0]
-    if not installed:
-        raise PeerstatsError("this database cannot close reporting years (private.close_reporting_year): "
-                             "run `peerstats db up` first")
-
-
-def close_year(conn: psycopg.Connection, year: int, operator: str | None) -> Submission:
-    """Close a reported year: the database stores its export as submitted, then refuses every
-    write of its activities until it is reopened."""
-    require_closed_years(conn)
-    with refusal_as_error():
-        conn.execute("select private.close_reporting_year(%s, %s)", (year, operator))
-    return stored_submission(conn, year)
-
-
-def reopen_year(conn: psycopg.Connection, year: int, reason: str, operator: str | None) -> None:
-    """Reopen a closed year for corrections by service_role; the reason is logged."""
-    require_closed_years(conn)
-    with refusal_as_error():
-        conn.execute("select private.reopen_reporting_year(%s, %s, %s)", (year, reason, operator))
-
-
-@contextmanager
-def refusal_as_error() -> Iterator[None]:
-    """The database's refusal (a year already closed, not closed, a blank reason) as one line."""
-    try:
-        yield
-    except psycopg.errors.CheckViolation as refusal:
-        raise PeerstatsError(refusal.diag.message_primary or str(refusal)) from refusal
-
-
-def stored_submission(conn: psycopg.Connection, year: int) -> Submission | None:
-    """The latest submission of a year that is closed or reopened; None for an open year."""
-    if conn.execute("select to_regclass('private.bufdir_submissions') is null").fetchone()[0]:
-        return None
-    row = conn.execute(
-        "select r.status, s.submitted_at, s.submitted_by, s.operator, s.figures::text "
-        "from private.reporting_years r join private.bufdir_submissions s on s.year = r.year "
-        "where r.year = %s and r.status <> 'open' order by s.id desc limit 1",
-        (year,),
-    ).fetchone()
-    if row is None:
-        return None
-    status, submitted_at, submitted_by, operator, figures = row
-    rows = [(f["chapter_id"], f["chapter_name"], f["activity_type"], f["activity_count"],
-             Decimal(f["total_hours"]), f["active_mentor_count"])  # a zero reads back as an int
-            for f in json.loads(figures, parse_float=Decimal)]
-    return Submission(year, status, submitted_at, submitted_by, operator, chapter_figures(rows))
 
 
 def submission_differences(submission: Submission, export: list[ChapterFigures],

@@ -1,0 +1,56 @@
+"""Latency series: one query run repeatedly and summarised by nearest-rank percentiles.
+
+Shared by `peerstats bench`, its exact-API part and `peerstats bench freshness`, so none of
+them imports another for it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Each query series runs for about this long (at least MIN_SAMPLES times, at most
+# MAX_SAMPLES), after one unmeasured run that warms the cache.
+SERIES_SECONDS = 2.5
+MIN_SAMPLES, MAX_SAMPLES = 5, 50
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (a value that was measured, never an interpolation); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = math.ceil(round(fraction * len(ordered), 9))
+    return ordered[max(0, min(len(ordered) - 1, rank - 1))]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One query measured repeatedly: milliseconds per run, client side (what the dashboard waits)."""
+
+    samples: list[float]
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.samples, 0.5)
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.samples, 0.95)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"p50_ms": round(self.p50, 3), "p95_ms": round(self.p95, 3), "runs": len(self.samples)}
+
+
+def measure(run: Callable[[], Any]) -> Series:
+    run()
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < MAX_SAMPLES and (len(samples) < MIN_SAMPLES or time.perf_counter() - started < SERIES_SECONDS):
+        began = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - began) * 1000)
+    return Series(samples)
