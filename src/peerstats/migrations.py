@@ -28,10 +28,10 @@ RUNNER_LOCK_KEY = 7_351_046_001
 # to an empty database takes a second or two.
 RUNNER_WAIT = "60s"
 
-# Tables whose rows are no data of their own, never counted as a loss to confirm: the log of
-# refresh calls (kept a week; down scripts write to it too), and the exact API's log of dirty
-# keys, which its down script folds into the materialized views before dropping it.
-OPERATIONAL_LOGS = frozenset({"private.refresh_runs", "private.stats_dirty_keys"})
+# A table whose comment begins with this holds rows that are no data of their own (a log of
+# refresh calls, the exact API's dirty keys): never counted as a loss to confirm. The mark is
+# in the database, set by the migration that makes or adopts the table.
+OPERATIONAL_LOG_MARK = "Operational log:"
 
 
 def supabase_dir() -> Path:
@@ -182,7 +182,8 @@ class Runner:
         which tables are gone (CASCADE included), then run the up scripts again and count what
         the migrations alone put in them. Nothing is read from the SQL.
         """
-        tables = ("select c.oid, n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        tables = ("select c.oid, n.nspname, c.relname, coalesce(obj_description(c.oid, 'pg_class'), '')"
+                  " from pg_class c join pg_namespace n on n.oid = c.relnamespace"
                   " where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
                   " and n.nspname not like 'pg\\_%'")
 
@@ -190,7 +191,9 @@ class Runner:
             return self.conn.execute(
                 sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name))).fetchone()[0]
 
-        before = {oid: (schema, name) for oid, schema, name in self.conn.execute(tables)}
+        present = self.conn.execute(tables).fetchall()
+        before = {oid: (schema, name) for oid, schema, name, _ in present}
+        logs = {(schema, name) for _, schema, name, comment in present if comment.startswith(OPERATIONAL_LOG_MARK)}
         targets = self._down_targets(steps)
         with self.conn.transaction(force_rollback=True):
             for migration in targets:
@@ -199,12 +202,12 @@ class Runner:
             dropped = sorted(name for oid, name in before.items() if oid not in remaining)
             for migration in reversed(targets):
                 self._try(migration.up_path)
-            recreated = {(schema, name) for _, schema, name in self.conn.execute(tables)}
+            recreated = {(schema, name) for _, schema, name, _ in self.conn.execute(tables)}
             written_by_migrations = {table: rows(*table) if table in recreated else 0 for table in dropped}
         held = {table: rows(*table) for table in dropped}
         return [Loss(f"{schema}.{name}", held[schema, name]) for schema, name in dropped
                 if held[schema, name] > written_by_migrations[schema, name]
-                and f"{schema}.{name}" not in OPERATIONAL_LOGS]
+                and (schema, name) not in logs]
 
     def _try(self, path: Path) -> None:
         """Run a migration file inside the caller's transaction, for an experiment."""

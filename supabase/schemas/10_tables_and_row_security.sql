@@ -1,0 +1,286 @@
+-- The base tables and their row security: who may read and write which rows.
+--
+-- Every table in public has row security (Supabase lint 0013). A coordinator reads the
+-- chapters listed for auth.uid() in coordinator_chapters (at most five); a peer mentor reads
+-- and writes their own activities in the chapters they belong to (home chapter, plus the
+-- memberships in peer_mentor_chapters). The helper functions the policies call are SECURITY
+-- DEFINER in the unexposed schema private, so a policy never recurses into another table's
+-- policy. Column statistics of the identifying columns are off (SET STATISTICS 0), so EXPLAIN
+-- estimates reveal no chapter's or mentor's volume (see docs/security.md).
+
+CREATE SCHEMA private;
+
+COMMENT ON SCHEMA private IS 'peerstats internals: the counting rule, materialized views and helpers. Not exposed by PostgREST.';
+
+GRANT USAGE ON SCHEMA private TO authenticated;
+GRANT USAGE ON SCHEMA private TO service_role;
+
+CREATE TABLE public.activities (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    peer_mentor_id uuid NOT NULL,
+    chapter_id uuid NOT NULL,
+    activity_type text NOT NULL,
+    recorded_at timestamp with time zone NOT NULL,
+    duration_minutes integer NOT NULL,
+    duplicate_of uuid,
+    deleted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT activity_not_duplicate_of_itself CHECK ((duplicate_of <> id)),
+    CONSTRAINT duration_minutes_between_1_and_1440 CHECK (((duration_minutes >= 1) AND (duration_minutes <= 1440))),
+    CONSTRAINT recorded_at_finite_and_not_before_2000 CHECK (((recorded_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (recorded_at < 'infinity'::timestamp with time zone)))
+);
+ALTER TABLE ONLY public.activities ALTER COLUMN id SET STATISTICS 0;
+ALTER TABLE ONLY public.activities ALTER COLUMN peer_mentor_id SET STATISTICS 0;
+ALTER TABLE ONLY public.activities ALTER COLUMN chapter_id SET STATISTICS 0;
+ALTER TABLE ONLY public.activities ALTER COLUMN duplicate_of SET STATISTICS 0;
+
+ALTER TABLE ONLY public.activities
+    ADD CONSTRAINT activities_pkey PRIMARY KEY (id);
+
+CREATE INDEX activities_chapter_id_recorded_at ON public.activities USING btree (chapter_id, recorded_at);
+
+CREATE INDEX activities_duplicate_of ON public.activities USING btree (duplicate_of) WHERE (duplicate_of IS NOT NULL);
+
+CREATE INDEX activities_peer_mentor_id_recorded_at ON public.activities USING btree (peer_mentor_id, recorded_at);
+
+CREATE INDEX activities_updated_at ON public.activities USING btree (updated_at);
+
+COMMENT ON COLUMN public.activities.recorded_at IS 'When the activity took place. Statistics bucket it by its UTC date.';
+
+COMMENT ON COLUMN public.activities.duplicate_of IS 'Set when this registration repeats that one; a duplicate never counts.';
+
+COMMENT ON COLUMN public.activities.deleted_at IS 'Soft delete: a deleted activity never counts.';
+
+ALTER TABLE public.activities ENABLE ROW LEVEL SECURITY;
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.activities FROM anon, authenticated, service_role;
+GRANT ALL ON TABLE public.activities TO service_role;
+GRANT SELECT,INSERT,UPDATE ON TABLE public.activities TO authenticated;
+
+CREATE TABLE public.activity_types (
+    code text NOT NULL,
+    label text NOT NULL,
+    counts_in_stats boolean NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT activity_type_code_format CHECK ((code ~ '^[a-z][a-z0-9_]*$'::text))
+);
+
+ALTER TABLE ONLY public.activity_types
+    ADD CONSTRAINT activity_types_pkey PRIMARY KEY (code);
+
+ALTER TABLE public.activity_types ENABLE ROW LEVEL SECURITY;
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.activity_types FROM anon, authenticated, service_role;
+GRANT ALL ON TABLE public.activity_types TO service_role;
+GRANT SELECT ON TABLE public.activity_types TO authenticated;
+
+CREATE TABLE public.chapters (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    CONSTRAINT chapter_name_not_blank CHECK ((btrim(name) <> ''::text))
+);
+ALTER TABLE ONLY public.chapters ALTER COLUMN id SET STATISTICS 0;
+ALTER TABLE ONLY public.chapters ALTER COLUMN name SET STATISTICS 0;
+
+ALTER TABLE ONLY public.chapters
+    ADD CONSTRAINT chapters_pkey PRIMARY KEY (id);
+
+ALTER TABLE public.chapters ENABLE ROW LEVEL SECURITY;
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.chapters FROM anon, authenticated, service_role;
+GRANT ALL ON TABLE public.chapters TO service_role;
+GRANT SELECT ON TABLE public.chapters TO authenticated;
+
+CREATE TABLE public.coordinator_chapters (
+    user_id uuid NOT NULL,
+    chapter_id uuid NOT NULL
+);
+ALTER TABLE ONLY public.coordinator_chapters ALTER COLUMN user_id SET STATISTICS 0;
+ALTER TABLE ONLY public.coordinator_chapters ALTER COLUMN chapter_id SET STATISTICS 0;
+
+ALTER TABLE ONLY public.coordinator_chapters
+    ADD CONSTRAINT coordinator_chapters_pkey PRIMARY KEY (user_id, chapter_id);
+
+CREATE INDEX coordinator_chapters_chapter_id ON public.coordinator_chapters USING btree (chapter_id);
+
+ALTER TABLE public.coordinator_chapters ENABLE ROW LEVEL SECURITY;
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.coordinator_chapters FROM anon, authenticated, service_role;
+GRANT ALL ON TABLE public.coordinator_chapters TO service_role;
+GRANT SELECT ON TABLE public.coordinator_chapters TO authenticated;
+
+CREATE TABLE public.peer_mentor_chapters (
+    peer_mentor_id uuid NOT NULL,
+    chapter_id uuid NOT NULL,
+    granted_by uuid,
+    granted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE ONLY public.peer_mentor_chapters ALTER COLUMN peer_mentor_id SET STATISTICS 0;
+ALTER TABLE ONLY public.peer_mentor_chapters ALTER COLUMN chapter_id SET STATISTICS 0;
+ALTER TABLE ONLY public.peer_mentor_chapters ALTER COLUMN granted_by SET STATISTICS 0;
+ALTER TABLE ONLY public.peer_mentor_chapters ALTER COLUMN granted_at SET STATISTICS 0;
+
+ALTER TABLE ONLY public.peer_mentor_chapters
+    ADD CONSTRAINT peer_mentor_chapters_pkey PRIMARY KEY (peer_mentor_id, chapter_id);
+
+CREATE INDEX peer_mentor_chapters_chapter_id ON public.peer_mentor_chapters USING btree (chapter_id);
+
+CREATE INDEX peer_mentor_chapters_granted_by ON public.peer_mentor_chapters USING btree (granted_by);
+
+COMMENT ON TABLE public.peer_mentor_chapters IS 'Chapters a peer mentor may register activities in besides their home chapter, granted by a coordinator of that chapter or by service_role.';
+
+ALTER TABLE public.peer_mentor_chapters ENABLE ROW LEVEL SECURITY;
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.peer_mentor_chapters FROM anon, authenticated, service_role;
+GRANT ALL ON TABLE public.peer_mentor_chapters TO service_role;
+GRANT SELECT,INSERT,DELETE ON TABLE public.peer_mentor_chapters TO authenticated;
+
+CREATE TABLE public.peer_mentors (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid,
+    chapter_id uuid NOT NULL,
+    full_name text NOT NULL,
+    CONSTRAINT peer_mentor_full_name_not_blank CHECK ((btrim(full_name) <> ''::text))
+);
+ALTER TABLE ONLY public.peer_mentors ALTER COLUMN id SET STATISTICS 0;
+ALTER TABLE ONLY public.peer_mentors ALTER COLUMN user_id SET STATISTICS 0;
+ALTER TABLE ONLY public.peer_mentors ALTER COLUMN chapter_id SET STATISTICS 0;
+ALTER TABLE ONLY public.peer_mentors ALTER COLUMN full_name SET STATISTICS 0;
+
+ALTER TABLE ONLY public.peer_mentors
+    ADD CONSTRAINT peer_mentors_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.peer_mentors
+    ADD CONSTRAINT peer_mentors_user_id_key UNIQUE (user_id);
+
+CREATE INDEX peer_mentors_chapter_id ON public.peer_mentors USING btree (chapter_id);
+
+ALTER TABLE public.peer_mentors ENABLE ROW LEVEL SECURITY;
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.peer_mentors FROM anon, authenticated, service_role;
+GRANT ALL ON TABLE public.peer_mentors TO service_role;
+GRANT SELECT ON TABLE public.peer_mentors TO authenticated;
+
+CREATE FUNCTION private.coordinated_chapter_ids() RETURNS uuid[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(array_agg(chapter_id), '{}')
+  from public.coordinator_chapters
+  where user_id = auth.uid()
+$$;
+
+COMMENT ON FUNCTION private.coordinated_chapter_ids() IS 'The chapters auth.uid() coordinates (at most five).';
+
+REVOKE ALL ON FUNCTION private.coordinated_chapter_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.coordinated_chapter_ids() TO authenticated;
+GRANT ALL ON FUNCTION private.coordinated_chapter_ids() TO service_role;
+
+CREATE FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select exists (select from public.peer_mentors pm where pm.id = mentor_id and pm.chapter_id = target_chapter_id)
+      or exists (select from public.peer_mentor_chapters m
+                 where m.peer_mentor_id = mentor_id and m.chapter_id = target_chapter_id)
+$$;
+
+REVOKE ALL ON FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) TO service_role;
+
+CREATE FUNCTION private.own_chapter_ids() RETURNS uuid[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(array_agg(distinct chapter_id), '{}')
+  from (
+    select pm.chapter_id from public.peer_mentors pm where pm.user_id = auth.uid()
+    union all
+    select m.chapter_id
+    from public.peer_mentor_chapters m
+    join public.peer_mentors pm on pm.id = m.peer_mentor_id
+    where pm.user_id = auth.uid()
+  ) own
+$$;
+
+COMMENT ON FUNCTION private.own_chapter_ids() IS 'The chapters auth.uid() belongs to as a peer mentor: their home chapter and their memberships.';
+
+REVOKE ALL ON FUNCTION private.own_chapter_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.own_chapter_ids() TO authenticated;
+GRANT ALL ON FUNCTION private.own_chapter_ids() TO service_role;
+
+CREATE FUNCTION private.own_peer_mentor_ids() RETURNS uuid[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(array_agg(id), '{}')
+  from public.peer_mentors
+  where user_id = auth.uid()
+$$;
+
+COMMENT ON FUNCTION private.own_peer_mentor_ids() IS 'The peer mentor row of auth.uid(), as an array (empty for a user who is not a mentor).';
+
+REVOKE ALL ON FUNCTION private.own_peer_mentor_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.own_peer_mentor_ids() TO authenticated;
+GRANT ALL ON FUNCTION private.own_peer_mentor_ids() TO service_role;
+
+ALTER TABLE ONLY public.activities
+    ADD CONSTRAINT activities_activity_type_fkey FOREIGN KEY (activity_type) REFERENCES public.activity_types(code) ON UPDATE CASCADE;
+
+ALTER TABLE ONLY public.activities
+    ADD CONSTRAINT activities_chapter_id_fkey FOREIGN KEY (chapter_id) REFERENCES public.chapters(id);
+
+ALTER TABLE ONLY public.activities
+    ADD CONSTRAINT activities_duplicate_of_fkey FOREIGN KEY (duplicate_of) REFERENCES public.activities(id);
+
+ALTER TABLE ONLY public.activities
+    ADD CONSTRAINT activities_peer_mentor_id_fkey FOREIGN KEY (peer_mentor_id) REFERENCES public.peer_mentors(id);
+
+ALTER TABLE ONLY public.coordinator_chapters
+    ADD CONSTRAINT coordinator_chapters_chapter_id_fkey FOREIGN KEY (chapter_id) REFERENCES public.chapters(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.coordinator_chapters
+    ADD CONSTRAINT coordinator_chapters_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.peer_mentor_chapters
+    ADD CONSTRAINT peer_mentor_chapters_chapter_id_fkey FOREIGN KEY (chapter_id) REFERENCES public.chapters(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.peer_mentor_chapters
+    ADD CONSTRAINT peer_mentor_chapters_granted_by_fkey FOREIGN KEY (granted_by) REFERENCES auth.users(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.peer_mentor_chapters
+    ADD CONSTRAINT peer_mentor_chapters_peer_mentor_id_fkey FOREIGN KEY (peer_mentor_id) REFERENCES public.peer_mentors(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.peer_mentors
+    ADD CONSTRAINT peer_mentors_chapter_id_fkey FOREIGN KEY (chapter_id) REFERENCES public.chapters(id);
+
+ALTER TABLE ONLY public.peer_mentors
+    ADD CONSTRAINT peer_mentors_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE SET NULL;
+
+CREATE POLICY activities_insert ON public.activities FOR INSERT TO authenticated WITH CHECK (((peer_mentor_id = ANY (( SELECT private.own_peer_mentor_ids() AS own_peer_mentor_ids)::uuid[])) AND (chapter_id = ANY (( SELECT private.own_chapter_ids() AS own_chapter_ids)::uuid[]))));
+
+CREATE POLICY activities_select ON public.activities FOR SELECT TO authenticated USING (((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) OR (peer_mentor_id = ANY (( SELECT private.own_peer_mentor_ids() AS own_peer_mentor_ids)::uuid[]))));
+
+CREATE POLICY activities_update ON public.activities FOR UPDATE TO authenticated USING ((((peer_mentor_id = ANY (( SELECT private.own_peer_mentor_ids() AS own_peer_mentor_ids)::uuid[])) AND (chapter_id = ANY (( SELECT private.own_chapter_ids() AS own_chapter_ids)::uuid[]))) OR (chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])))) WITH CHECK ((((peer_mentor_id = ANY (( SELECT private.own_peer_mentor_ids() AS own_peer_mentor_ids)::uuid[])) AND (chapter_id = ANY (( SELECT private.own_chapter_ids() AS own_chapter_ids)::uuid[]))) OR ((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) AND private.mentor_belongs_to(peer_mentor_id, chapter_id))));
+
+CREATE POLICY activity_types_readable ON public.activity_types FOR SELECT TO authenticated USING (true);
+
+CREATE POLICY chapters_select ON public.chapters FOR SELECT TO authenticated USING (((id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) OR (id = ANY (( SELECT private.own_chapter_ids() AS own_chapter_ids)::uuid[]))));
+
+CREATE POLICY coordinator_chapters_select ON public.coordinator_chapters FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY peer_mentor_chapters_delete ON public.peer_mentor_chapters FOR DELETE TO authenticated USING ((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])));
+
+CREATE POLICY peer_mentor_chapters_insert ON public.peer_mentor_chapters FOR INSERT TO authenticated WITH CHECK ((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])));
+
+CREATE POLICY peer_mentor_chapters_select ON public.peer_mentor_chapters FOR SELECT TO authenticated USING (((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) OR (peer_mentor_id = ANY (( SELECT private.own_peer_mentor_ids() AS own_peer_mentor_ids)::uuid[]))));
+
+CREATE POLICY peer_mentors_select ON public.peer_mentors FOR SELECT TO authenticated USING (((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) OR (user_id = ( SELECT auth.uid() AS uid))));

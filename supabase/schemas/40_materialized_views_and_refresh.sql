@@ -1,0 +1,205 @@
+-- The materialized statistics and their refresh.
+--
+-- STALENESS WINDOW (for the UI's "last updated"): the materialized views show the data as of
+-- their last refresh, read from public.stats_freshness.refreshed_at; the hourly pg_cron job
+-- (70_cron_jobs.sql) keeps them at most an hour old. The API (50_dirty_key_log_and_exact_api.sql)
+-- is exact regardless. A materialized view has no row security, so they live in private and
+-- grant nothing to anon or authenticated. Each unique index is what REFRESH CONCURRENTLY needs;
+-- public.refresh_stats_views() refreshes all four concurrently, one refresh at a time, and is
+-- executable by service_role and the owner only.
+
+CREATE TABLE private.refresh_runs (
+    id bigint NOT NULL,
+    requested_by text NOT NULL,
+    waited_ms numeric NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone NOT NULL,
+    status text NOT NULL
+);
+
+ALTER TABLE private.refresh_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.refresh_runs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+ALTER TABLE ONLY private.refresh_runs
+    ADD CONSTRAINT refresh_runs_pkey PRIMARY KEY (id);
+
+CREATE INDEX refresh_runs_started_at ON private.refresh_runs USING btree (started_at);
+
+COMMENT ON TABLE private.refresh_runs IS 'Operational log: one row per call of public.refresh_stats_views() in the last 7 days (down scripts write to it too): requested_by is the caller''s application_name; status is refreshed, skipped, or failed with the reason per view.';
+
+GRANT SELECT ON TABLE private.refresh_runs TO service_role;
+
+CREATE TABLE public.stats_freshness (
+    view_name text NOT NULL,
+    refreshed_at timestamp with time zone NOT NULL,
+    refresh_ms numeric NOT NULL
+);
+
+ALTER TABLE ONLY public.stats_freshness
+    ADD CONSTRAINT stats_freshness_pkey PRIMARY KEY (view_name);
+
+COMMENT ON TABLE public.stats_freshness IS 'One row per materialized statistics view: refreshed_at is the moment its data is as of (the start of its last refresh), refresh_ms how long that refresh took.';
+
+COMMENT ON COLUMN public.stats_freshness.refreshed_at IS 'The view holds every change to activities committed before this moment.';
+
+ALTER TABLE public.stats_freshness ENABLE ROW LEVEL SECURITY;
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.stats_freshness FROM anon, authenticated, service_role;
+GRANT SELECT ON TABLE public.stats_freshness TO authenticated;
+GRANT SELECT ON TABLE public.stats_freshness TO service_role;
+
+CREATE FUNCTION public.refresh_stats_views(wait boolean DEFAULT true) RETURNS TABLE(view_name text, refreshed_at timestamp with time zone, refresh_ms numeric, status text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  refresh_lock constant bigint := 7351046002;
+  views constant text[] := array['mv_activity_time_series', 'mv_chapter_stats', 'mv_peer_mentor_stats',
+                                 'mv_peer_mentor_days'];
+  called_at constant timestamptz := pg_catalog.clock_timestamp();
+  run_started timestamptz;
+  started timestamptz;
+  folded pg_snapshot;
+  outcomes text[] := '{}'::text[];
+  -- pg_cron's background workers set no application_name.
+  requester constant text := coalesce(nullif(pg_catalog.current_setting('application_name'), ''),
+                                      'pg_cron or unnamed client (' || session_user || ')');
+begin
+  if not pg_catalog.pg_try_advisory_xact_lock(refresh_lock) then
+    if not wait then
+      raise notice 'refresh_stats_views: skipped, another refresh is running';
+      insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
+      values (requester, 0, called_at, called_at, 'skipped');
+      foreach view_name in array views loop
+        refreshed_at := null; refresh_ms := null; status := 'skipped';
+        return next;
+      end loop;
+      return;
+    end if;
+    raise notice 'refresh_stats_views: another refresh is running, waiting for it';
+    perform pg_catalog.pg_advisory_xact_lock(refresh_lock);
+    raise notice 'refresh_stats_views: waited % ms',
+      round(extract(epoch from pg_catalog.clock_timestamp() - called_at) * 1000, 1);
+  end if;
+  run_started := pg_catalog.clock_timestamp();
+  folded := pg_catalog.pg_current_snapshot();
+
+  foreach view_name in array views loop
+    started := pg_catalog.clock_timestamp();
+    begin
+      execute pg_catalog.format('refresh materialized view concurrently private.%I', view_name);
+      refreshed_at := started;
+      refresh_ms := round(extract(epoch from pg_catalog.clock_timestamp() - started) * 1000, 3);
+      status := 'refreshed';
+      insert into public.stats_freshness as f (view_name, refreshed_at, refresh_ms)
+      values (refresh_stats_views.view_name, refresh_stats_views.refreshed_at, refresh_stats_views.refresh_ms)
+      on conflict on constraint stats_freshness_pkey do update
+        set refreshed_at = excluded.refreshed_at, refresh_ms = excluded.refresh_ms;
+    exception when others then
+      raise warning 'refresh_stats_views: % failed: %', view_name, sqlerrm;
+      refreshed_at := null; refresh_ms := null; status := 'failed: ' || sqlerrm;
+      outcomes := outcomes || (view_name || ' ' || status);
+    end;
+    return next;
+  end loop;
+
+  if pg_catalog.cardinality(outcomes) = 0 then
+    delete from private.stats_dirty_keys d where pg_catalog.pg_visible_in_snapshot(d.xid, folded);
+  end if;
+  delete from private.refresh_runs r where r.started_at < called_at - interval '7 days';
+  insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
+  values (requester,
+          round(extract(epoch from run_started - called_at) * 1000, 3),
+          run_started, pg_catalog.clock_timestamp(),
+          case when pg_catalog.cardinality(outcomes) = 0 then 'refreshed'
+               else pg_catalog.array_to_string(outcomes, '; ') end);
+end
+$$;
+
+COMMENT ON FUNCTION public.refresh_stats_views(wait boolean) IS 'Refreshes the four materialized statistics views CONCURRENTLY, records public.stats_freshness and removes from private.stats_dirty_keys the entries the refresh folded in. Executable by service_role and the owner only. Two never run at once: wait => true waits for a running refresh, wait => false skips.';
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON FUNCTION public.refresh_stats_views(wait boolean) FROM anon, authenticated, service_role;
+REVOKE ALL ON FUNCTION public.refresh_stats_views(wait boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.refresh_stats_views(wait boolean) TO service_role;
+
+CREATE MATERIALIZED VIEW private.mv_activity_time_series AS
+ SELECT activity_time_series_live.bucket_date,
+    activity_time_series_live.chapter_id,
+    activity_time_series_live.activity_count,
+    activity_time_series_live.total_hours
+   FROM private.activity_time_series_live
+  ORDER BY activity_time_series_live.chapter_id, activity_time_series_live.bucket_date
+  WITH DATA;
+
+-- No role but the owner reads it (no row security to protect it).
+REVOKE ALL ON TABLE private.mv_activity_time_series FROM PUBLIC, anon, authenticated, service_role;
+
+CREATE INDEX mv_activity_time_series_bucket_date ON private.mv_activity_time_series USING btree (bucket_date);
+
+CREATE UNIQUE INDEX mv_activity_time_series_key ON private.mv_activity_time_series USING btree (chapter_id, bucket_date);
+
+COMMENT ON MATERIALIZED VIEW private.mv_activity_time_series IS 'Daily counted activities and hours per chapter (UTC days), for the dashboard bar chart. STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.activity_time_series is exact at every moment: it recomputes the keys changed since. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_activity_time_series''.';
+
+CREATE MATERIALIZED VIEW private.mv_chapter_stats AS
+ SELECT chapter_stats_live.chapter_id,
+    chapter_stats_live.month_start,
+    chapter_stats_live.activity_count,
+    chapter_stats_live.total_hours,
+    chapter_stats_live.active_mentor_count
+   FROM private.chapter_stats_live
+  ORDER BY chapter_stats_live.chapter_id, chapter_stats_live.month_start
+  WITH DATA;
+
+-- No role but the owner reads it (no row security to protect it).
+REVOKE ALL ON TABLE private.mv_chapter_stats FROM PUBLIC, anon, authenticated, service_role;
+
+CREATE UNIQUE INDEX mv_chapter_stats_key ON private.mv_chapter_stats USING btree (chapter_id, month_start);
+
+COMMENT ON MATERIALIZED VIEW private.mv_chapter_stats IS 'Monthly counted activities, hours and active mentors per chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.chapter_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_chapter_stats''.';
+
+CREATE MATERIALIZED VIEW private.mv_peer_mentor_days AS
+ SELECT c.chapter_id,
+    c.peer_mentor_id,
+    ((c.recorded_at AT TIME ZONE 'UTC'::text))::date AS bucket_date,
+    count(*) AS activity_count,
+    sum(c.duration_minutes) AS minutes
+   FROM private.counted_activities c
+  GROUP BY c.chapter_id, c.peer_mentor_id, (((c.recorded_at AT TIME ZONE 'UTC'::text))::date)
+  ORDER BY c.chapter_id, c.peer_mentor_id, (((c.recorded_at AT TIME ZONE 'UTC'::text))::date)
+  WITH DATA;
+
+-- No role but the owner reads it (no row security to protect it).
+REVOKE ALL ON TABLE private.mv_peer_mentor_days FROM PUBLIC, anon, authenticated, service_role;
+
+CREATE UNIQUE INDEX mv_peer_mentor_days_key ON private.mv_peer_mentor_days USING btree (chapter_id, peer_mentor_id, bucket_date);
+
+COMMENT ON MATERIALIZED VIEW private.mv_peer_mentor_days IS 'Counted activities and minutes per chapter, mentor and UTC day: the grain the exact API recomputes changed mentor-months from. Not read by clients. STALENESS: as of its last refresh (public.stats_freshness.refreshed_at where view_name = ''mv_peer_mentor_days''); the API merges it with the changes logged since.';
+
+CREATE MATERIALIZED VIEW private.mv_peer_mentor_stats AS
+ SELECT peer_mentor_stats_live.peer_mentor_id,
+    peer_mentor_stats_live.chapter_id,
+    peer_mentor_stats_live.month_start,
+    peer_mentor_stats_live.activity_count,
+    peer_mentor_stats_live.total_hours
+   FROM private.peer_mentor_stats_live
+  ORDER BY peer_mentor_stats_live.chapter_id, peer_mentor_stats_live.month_start, peer_mentor_stats_live.peer_mentor_id
+  WITH DATA;
+
+-- No role but the owner reads it (no row security to protect it).
+REVOKE ALL ON TABLE private.mv_peer_mentor_stats FROM PUBLIC, anon, authenticated, service_role;
+
+CREATE INDEX mv_peer_mentor_stats_chapter_id ON private.mv_peer_mentor_stats USING btree (chapter_id, month_start);
+
+CREATE UNIQUE INDEX mv_peer_mentor_stats_key ON private.mv_peer_mentor_stats USING btree (peer_mentor_id, chapter_id, month_start);
+
+COMMENT ON MATERIALIZED VIEW private.mv_peer_mentor_stats IS 'Monthly counted activities and hours per mentor and chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.peer_mentor_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_peer_mentor_stats''.';
+
+CREATE POLICY stats_freshness_readable ON public.stats_freshness FOR SELECT TO authenticated USING (true);

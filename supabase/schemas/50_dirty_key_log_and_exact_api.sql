@@ -1,0 +1,481 @@
+-- The dirty-key log and the exact API.
+--
+-- Write path: statement-level triggers on activities and activity_types log the keys
+-- (chapter, mentor, UTC day) a write changes into private.stats_dirty_keys. Read path: each
+-- API view (public.peer_mentor_stats, chapter_stats, activity_time_series) calls one
+-- function per chapter the caller may see; a filter on chapter_id reaches that chapter list
+-- first. The function returns the materialized rows of clean keys merged with the dirty
+-- chapter-days recomputed live from private.counted_activities, so every read equals the
+-- plain view at that moment. Refresh: refresh_stats_views() snapshots the log, refreshes,
+-- and removes the entries it folded in; every minute a refresh runs once the log passes
+-- private.dirty_keys_threshold().
+
+CREATE TABLE private.stats_dirty_keys (
+    xid xid8 NOT NULL,
+    chapter_id uuid NOT NULL,
+    peer_mentor_id uuid NOT NULL,
+    bucket_date date NOT NULL
+)
+WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='2000', autovacuum_analyze_scale_factor='0', autovacuum_analyze_threshold='2000');
+
+CREATE INDEX stats_dirty_keys_chapter ON private.stats_dirty_keys USING btree (chapter_id, bucket_date, peer_mentor_id);
+
+CREATE INDEX stats_dirty_keys_mentor ON private.stats_dirty_keys USING btree (peer_mentor_id);
+
+COMMENT ON TABLE private.stats_dirty_keys IS 'Operational log: keys (chapter, mentor, UTC day) whose statistics changed since the last refresh, with the writing transaction; its down script folds them into the materialized views before dropping it. Written by triggers on activities and activity_types; emptied by public.refresh_stats_views() of the entries it folded into the materialized views.';
+
+ALTER TABLE private.stats_dirty_keys ENABLE ROW LEVEL SECURITY;
+
+GRANT SELECT ON TABLE private.stats_dirty_keys TO service_role;
+
+CREATE FUNCTION private.activity_time_series_of(chapter uuid) RETURNS TABLE(bucket_date date, activity_count bigint, total_hours numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 800
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+declare
+  dirty_days date[];
+begin
+  if not private.caller_sees_chapter(chapter) then
+    return;
+  end if;
+  select coalesce(pg_catalog.array_agg(distinct k.bucket_date), '{}') into dirty_days
+  from private.chapter_dirty_keys(chapter) k;
+  return query
+  select m.bucket_date, m.activity_count, m.total_hours
+  from private.mv_activity_time_series m
+  where m.chapter_id = chapter
+    and m.bucket_date <> all (dirty_days);
+  if pg_catalog.cardinality(dirty_days) > 0 then
+    return query
+    select l.bucket_date, (sum(l.activity_count))::bigint, sum(l.minutes) / 60.0
+    from private.live_chapter_days(chapter, dirty_days) l
+    group by l.bucket_date;
+  end if;
+end
+$$;
+
+COMMENT ON FUNCTION private.activity_time_series_of(chapter uuid) IS 'The chapter''s rows of public.activity_time_series, exact now, when the caller may read them; none otherwise.';
+
+REVOKE ALL ON FUNCTION private.activity_time_series_of(chapter uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid) TO service_role;
+
+CREATE FUNCTION private.caller_sees_chapter(chapter uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select coalesce(chapter = any (private.stats_chapter_ids()), false) $$;
+
+COMMENT ON FUNCTION private.caller_sees_chapter(chapter uuid) IS 'Whether the caller may read the chapter-level statistics of the chapter (private.stats_chapter_ids()).';
+
+REVOKE ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) FROM PUBLIC;
+
+CREATE FUNCTION private.changed_peer_mentor_months(chapter uuid) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, minutes bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 20
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+declare
+  key_mentors uuid[];
+  key_days date[];
+  dirty_days date[];
+begin
+  select coalesce(pg_catalog.array_agg(k.peer_mentor_id), '{}'), coalesce(pg_catalog.array_agg(k.bucket_date), '{}'),
+         coalesce(pg_catalog.array_agg(distinct k.bucket_date), '{}')
+    into key_mentors, key_days, dirty_days
+  from private.chapter_dirty_keys(chapter) k;
+  if pg_catalog.cardinality(dirty_days) = 0 then
+    return;
+  end if;
+  return query
+  with live as materialized (
+    select l.peer_mentor_id, l.bucket_date, l.activity_count, l.minutes
+    from private.live_chapter_days(chapter, dirty_days) l
+  ),
+  changed as (
+    select distinct k.peer_mentor_id, (date_trunc('month', k.bucket_date::timestamp))::date as month_start
+    from rows from (pg_catalog.unnest(key_mentors), pg_catalog.unnest(key_days)) as k (peer_mentor_id, bucket_date)
+  )
+  select m.peer_mentor_id, m.month_start,
+         coalesce(clean.activity_count, 0) + coalesce(changed_days.activity_count, 0),
+         coalesce(clean.minutes, 0) + coalesce(changed_days.minutes, 0)
+  from changed m
+  cross join lateral (
+    select (sum(r.activity_count))::bigint as activity_count, (sum(r.minutes))::bigint as minutes
+    from private.mv_peer_mentor_days r
+    where r.chapter_id = chapter
+      and r.peer_mentor_id = m.peer_mentor_id
+      and r.bucket_date >= m.month_start
+      and r.bucket_date < (m.month_start + interval '1 month')::date
+      and r.bucket_date <> all (dirty_days)
+  ) clean
+  cross join lateral (
+    select (sum(l.activity_count))::bigint as activity_count, (sum(l.minutes))::bigint as minutes
+    from live l
+    where l.peer_mentor_id = m.peer_mentor_id
+      and l.bucket_date >= m.month_start
+      and l.bucket_date < (m.month_start + interval '1 month')::date
+  ) changed_days;
+end
+$$;
+
+COMMENT ON FUNCTION private.changed_peer_mentor_months(chapter uuid) IS 'The chapter''s mentor-months with a key in private.stats_dirty_keys, as they are now: clean days from private.mv_peer_mentor_days plus changed days from private.live_chapter_days().';
+
+REVOKE ALL ON FUNCTION private.changed_peer_mentor_months(chapter uuid) FROM PUBLIC;
+
+CREATE FUNCTION private.chapter_dirty_keys(chapter uuid) RETURNS TABLE(peer_mentor_id uuid, bucket_date date)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 50
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+begin
+  return query
+  select distinct k.peer_mentor_id, k.bucket_date
+  from private.stats_dirty_keys k
+  where k.chapter_id = chapter;
+end
+$$;
+
+COMMENT ON FUNCTION private.chapter_dirty_keys(chapter uuid) IS 'The distinct (mentor, UTC day) keys of the chapter in private.stats_dirty_keys.';
+
+REVOKE ALL ON FUNCTION private.chapter_dirty_keys(chapter uuid) FROM PUBLIC;
+
+CREATE FUNCTION private.chapter_stats_of(chapter uuid) RETURNS TABLE(month_start date, activity_count bigint, total_hours numeric, active_mentor_count bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 30
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+begin
+  if not private.caller_sees_chapter(chapter) then
+    return;
+  end if;
+  return query
+  with changed as materialized (
+    select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes
+    from private.changed_peer_mentor_months(chapter) c
+  ),
+  changed_months as (
+    select distinct c.month_start from changed c
+  )
+  select m.month_start, m.activity_count, m.total_hours, m.active_mentor_count
+  from private.mv_chapter_stats m
+  where m.chapter_id = chapter
+    and not exists (select from changed_months c where c.month_start = m.month_start)
+  union all
+  -- A changed month: summed from its mentor-months, the changed ones as they are now.
+  select e.month_start, (sum(e.activity_count))::bigint, sum(e.minutes) / 60.0, count(*)
+  from (
+    select p.month_start, p.activity_count, (round(p.total_hours * 60))::bigint as minutes
+    from private.mv_peer_mentor_stats p
+    where p.chapter_id = chapter
+      and p.month_start in (select c.month_start from changed_months c)
+      and not exists (select from changed c where c.peer_mentor_id = p.peer_mentor_id and c.month_start = p.month_start)
+    union all
+    select c.month_start, c.activity_count, c.minutes
+    from changed c
+    where c.activity_count > 0
+  ) e
+  group by e.month_start;
+end
+$$;
+
+COMMENT ON FUNCTION private.chapter_stats_of(chapter uuid) IS 'The chapter''s rows of public.chapter_stats, exact now, when the caller may read them; none otherwise.';
+
+REVOKE ALL ON FUNCTION private.chapter_stats_of(chapter uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid) TO service_role;
+
+CREATE FUNCTION private.dirty_keys_threshold() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select 20000 $$;
+
+REVOKE ALL ON FUNCTION private.dirty_keys_threshold() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.dirty_keys_threshold() TO service_role;
+
+CREATE FUNCTION private.live_chapter_days(chapter uuid, days date[]) RETURNS TABLE(peer_mentor_id uuid, bucket_date date, activity_count bigint, minutes bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 50
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+begin
+  return query
+  select c.peer_mentor_id, d.bucket_date, c.activity_count, c.minutes
+  from pg_catalog.unnest(days) as d (bucket_date)
+  cross join lateral (
+    select a.peer_mentor_id, count(*) as activity_count, (sum(a.duration_minutes))::bigint as minutes
+    from private.counted_activities a
+    where a.chapter_id = chapter
+      and a.recorded_at >= d.bucket_date::timestamp at time zone 'UTC'
+      and a.recorded_at < (d.bucket_date + 1)::timestamp at time zone 'UTC'
+    group by a.peer_mentor_id
+  ) c;
+end
+$$;
+
+COMMENT ON FUNCTION private.live_chapter_days(chapter uuid, days date[]) IS 'Every mentor''s counted activities and minutes on each of the given UTC days in the chapter, live from private.counted_activities.';
+
+REVOKE ALL ON FUNCTION private.live_chapter_days(chapter uuid, days date[]) FROM PUBLIC;
+
+CREATE FUNCTION private.log_deleted_activities() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  writer constant xid8 := pg_catalog.pg_current_xact_id();
+begin
+  insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
+  select distinct writer, k.chapter_id, k.peer_mentor_id, (k.recorded_at at time zone 'UTC')::date
+  from (
+    select o.chapter_id, o.peer_mentor_id, o.recorded_at from old_rows o
+    union all
+    select d.chapter_id, d.peer_mentor_id, d.recorded_at
+    from public.activities d
+    where d.duplicate_of in (select o.id from old_rows o)
+  ) k;
+  return null;
+end
+$$;
+
+COMMENT ON FUNCTION private.log_deleted_activities() IS 'AFTER DELETE statement trigger on activities: logs the deleted rows'' keys and those of their duplicates.';
+
+REVOKE ALL ON FUNCTION private.log_deleted_activities() FROM PUBLIC;
+
+CREATE FUNCTION private.log_inserted_activities() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  writer constant xid8 := pg_catalog.pg_current_xact_id();
+begin
+  insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
+  select distinct writer, n.chapter_id, n.peer_mentor_id, (n.recorded_at at time zone 'UTC')::date
+  from new_rows n;
+  perform
+  from public.activities o
+  where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)
+  for share of o;
+  return null;
+end
+$$;
+
+COMMENT ON FUNCTION private.log_inserted_activities() IS 'AFTER INSERT statement trigger on activities: logs the new rows'' keys in private.stats_dirty_keys.';
+
+REVOKE ALL ON FUNCTION private.log_inserted_activities() FROM PUBLIC;
+
+CREATE FUNCTION private.log_retyped_activities() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  writer constant xid8 := pg_catalog.pg_current_xact_id();
+  changed_types text[];
+begin
+  select coalesce(pg_catalog.array_agg(n.code), '{}'::text[]) into changed_types
+  from new_rows n
+  where not exists (select from old_rows o where o.code = n.code and o.counts_in_stats = n.counts_in_stats);
+  if pg_catalog.cardinality(changed_types) = 0 then
+    return null;
+  end if;
+  lock table public.activities in share mode;
+  insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
+  select distinct writer, a.chapter_id, a.peer_mentor_id, (a.recorded_at at time zone 'UTC')::date
+  from public.activities a
+  where a.activity_type = any (changed_types)
+     or a.duplicate_of in (select t.id from public.activities t where t.activity_type = any (changed_types));
+  return null;
+end
+$$;
+
+COMMENT ON FUNCTION private.log_retyped_activities() IS 'AFTER UPDATE statement trigger on activity_types: logs the keys of every activity of a type whose counts_in_stats changed.';
+
+REVOKE ALL ON FUNCTION private.log_retyped_activities() FROM PUBLIC;
+
+CREATE FUNCTION private.log_updated_activities() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  writer constant xid8 := pg_catalog.pg_current_xact_id();
+begin
+  insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
+  select distinct writer, k.chapter_id, k.peer_mentor_id, (k.recorded_at at time zone 'UTC')::date
+  from (
+    select o.chapter_id, o.peer_mentor_id, o.recorded_at from old_rows o
+    union all
+    select n.chapter_id, n.peer_mentor_id, n.recorded_at from new_rows n
+    union all
+    select d.chapter_id, d.peer_mentor_id, d.recorded_at
+    from public.activities d
+    where d.duplicate_of in (select o.id from old_rows o)
+  ) k;
+  perform
+  from public.activities o
+  where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)
+  for share of o;
+  return null;
+end
+$$;
+
+COMMENT ON FUNCTION private.log_updated_activities() IS 'AFTER UPDATE statement trigger on activities: logs the old and new rows'' keys and those of their duplicates.';
+
+REVOKE ALL ON FUNCTION private.log_updated_activities() FROM PUBLIC;
+
+CREATE FUNCTION private.peer_mentor_stats_chapter_ids() RETURNS uuid[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  mentors constant uuid[] := private.own_peer_mentor_ids();
+begin
+  if pg_catalog.cardinality(mentors) = 0 then
+    return private.stats_chapter_ids();
+  end if;
+  return array(
+    select pg_catalog.unnest(private.stats_chapter_ids())
+    union
+    select m.chapter_id from private.mv_peer_mentor_stats m where m.peer_mentor_id = any (mentors)
+    union
+    select k.chapter_id from private.stats_dirty_keys k where k.peer_mentor_id = any (mentors));
+end
+$$;
+
+COMMENT ON FUNCTION private.peer_mentor_stats_chapter_ids() IS 'Chapters the caller reads rows of public.peer_mentor_stats in: private.stats_chapter_ids(), and where the caller''s own mentor row has figures.';
+
+REVOKE ALL ON FUNCTION private.peer_mentor_stats_chapter_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.peer_mentor_stats_chapter_ids() TO authenticated;
+GRANT ALL ON FUNCTION private.peer_mentor_stats_chapter_ids() TO service_role;
+
+CREATE FUNCTION private.peer_mentor_stats_of(chapter uuid) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, total_hours numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 200
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+declare
+  every_mentor constant boolean := private.caller_sees_chapter(chapter);
+  mentors constant uuid[] := private.own_peer_mentor_ids();
+begin
+  if not every_mentor and pg_catalog.cardinality(mentors) = 0 then
+    return;
+  end if;
+  return query
+  with changed as materialized (
+    select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes
+    from private.changed_peer_mentor_months(chapter) c
+    where every_mentor or c.peer_mentor_id = any (mentors)
+  )
+  select p.peer_mentor_id, p.month_start, p.activity_count, p.total_hours
+  from private.mv_peer_mentor_stats p
+  where p.chapter_id = chapter
+    and (every_mentor or p.peer_mentor_id = any (mentors))
+    and not exists (select from changed c where c.peer_mentor_id = p.peer_mentor_id and c.month_start = p.month_start)
+  union all
+  select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes / 60.0
+  from changed c
+  where c.activity_count > 0;
+end
+$$;
+
+COMMENT ON FUNCTION private.peer_mentor_stats_of(chapter uuid) IS 'The chapter''s rows of public.peer_mentor_stats, exact now: every mentor''s for a caller who sees the chapter, else the caller''s own.';
+
+REVOKE ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid) TO service_role;
+
+CREATE FUNCTION private.refresh_after_truncate() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform public.refresh_stats_views();
+  return null;
+end
+$$;
+
+COMMENT ON FUNCTION private.refresh_after_truncate() IS 'AFTER TRUNCATE trigger on activities: refreshes the materialized views inside the truncating transaction.';
+
+REVOKE ALL ON FUNCTION private.refresh_after_truncate() FROM PUBLIC;
+
+CREATE FUNCTION private.refresh_stats_views_if_dirty() RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  pending bigint;
+begin
+  -- count(*) of the log stops at the threshold: the check costs the same however large it grew.
+  select count(*) into pending
+  from (select from private.stats_dirty_keys limit private.dirty_keys_threshold() + 1) d;
+  if pending <= private.dirty_keys_threshold() then
+    return 'below the threshold: ' || pending::text || ' dirty keys';
+  end if;
+  -- Recorded as the requester in private.refresh_runs, so "the last threshold refresh" is known.
+  perform pg_catalog.set_config('application_name', 'threshold refresh', true);
+  perform public.refresh_stats_views(wait => false);
+  return 'refreshed: more than ' || private.dirty_keys_threshold()::text || ' dirty keys';
+end
+$$;
+
+COMMENT ON FUNCTION private.refresh_stats_views_if_dirty() IS 'Called every minute by pg_cron (job refresh-stats-views-if-dirty): refreshes when private.stats_dirty_keys holds more than private.dirty_keys_threshold() entries.';
+
+REVOKE ALL ON FUNCTION private.refresh_stats_views_if_dirty() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.refresh_stats_views_if_dirty() TO service_role;
+
+CREATE VIEW public.activity_time_series WITH (security_invoker='true') AS
+ SELECT s.bucket_date,
+    c.chapter_id,
+    s.activity_count,
+    s.total_hours
+   FROM (unnest(private.stats_chapter_ids()) c(chapter_id)
+     CROSS JOIN LATERAL private.activity_time_series_of(c.chapter_id) s(bucket_date, activity_count, total_hours));
+
+COMMENT ON VIEW public.activity_time_series IS 'Daily activity count and hours of the caller''s chapters, exact at every moment (equal to v_activity_time_series). public.stats_freshness says when the materialized part was last refreshed.';
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.activity_time_series FROM anon, authenticated, service_role;
+GRANT SELECT ON TABLE public.activity_time_series TO authenticated;
+GRANT SELECT ON TABLE public.activity_time_series TO service_role;
+
+CREATE VIEW public.chapter_stats WITH (security_invoker='true') AS
+ SELECT c.chapter_id,
+    s.month_start,
+    s.activity_count,
+    s.total_hours,
+    s.active_mentor_count
+   FROM (unnest(private.stats_chapter_ids()) c(chapter_id)
+     CROSS JOIN LATERAL private.chapter_stats_of(c.chapter_id) s(month_start, activity_count, total_hours, active_mentor_count));
+
+COMMENT ON VIEW public.chapter_stats IS 'Monthly figures of the caller''s chapters, exact at every moment (equal to v_chapter_stats).';
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.chapter_stats FROM anon, authenticated, service_role;
+GRANT SELECT ON TABLE public.chapter_stats TO authenticated;
+GRANT SELECT ON TABLE public.chapter_stats TO service_role;
+
+CREATE VIEW public.peer_mentor_stats WITH (security_invoker='true') AS
+ SELECT s.peer_mentor_id,
+    c.chapter_id,
+    s.month_start,
+    s.activity_count,
+    s.total_hours
+   FROM (unnest(private.peer_mentor_stats_chapter_ids()) c(chapter_id)
+     CROSS JOIN LATERAL private.peer_mentor_stats_of(c.chapter_id) s(peer_mentor_id, month_start, activity_count, total_hours));
+
+COMMENT ON VIEW public.peer_mentor_stats IS 'Monthly figures per mentor in the caller''s chapters (or of the calling mentor), exact at every moment (equal to v_peer_mentor_stats).';
+
+-- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
+REVOKE ALL ON TABLE public.peer_mentor_stats FROM anon, authenticated, service_role;
+GRANT SELECT ON TABLE public.peer_mentor_stats TO authenticated;
+GRANT SELECT ON TABLE public.peer_mentor_stats TO service_role;
+
+CREATE INDEX activities_repeats_chapter_id_recorded_at ON public.activities USING btree (chapter_id, recorded_at) WHERE (((duplicate_of IS NOT NULL))::integer = 1);
+
+CREATE TRIGGER activities_log_deleted_keys AFTER DELETE ON public.activities REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_deleted_activities();
+
+CREATE TRIGGER activities_log_inserted_keys AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_inserted_activities();
+
+CREATE TRIGGER activities_log_updated_keys AFTER UPDATE ON public.activities REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_updated_activities();
+
+CREATE TRIGGER activities_refresh_after_truncate AFTER TRUNCATE ON public.activities FOR EACH STATEMENT EXECUTE FUNCTION private.refresh_after_truncate();
+
+CREATE TRIGGER activity_types_log_retyped_keys AFTER UPDATE ON public.activity_types REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_retyped_activities();

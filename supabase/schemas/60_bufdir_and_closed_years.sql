@@ -1,0 +1,308 @@
+-- The annual Bufdir export and closed reporting years.
+--
+-- private.bufdir_export(year) computes every chapter's figures for one UTC year from the
+-- counting rule. `peerstats bufdir close` stores a year's export as submitted
+-- (private.bufdir_submissions); from then on the database refuses every write that would
+-- change that year's figures until `bufdir reopen`, which is logged in
+-- private.reporting_year_events.
+
+CREATE TABLE private.bufdir_submissions (
+    id bigint NOT NULL,
+    year integer NOT NULL,
+    submitted_at timestamp with time zone DEFAULT now() NOT NULL,
+    submitted_by text NOT NULL,
+    operator text,
+    figures jsonb NOT NULL
+);
+
+ALTER TABLE private.bufdir_submissions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.bufdir_submissions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+ALTER TABLE ONLY private.bufdir_submissions
+    ADD CONSTRAINT bufdir_submissions_pkey PRIMARY KEY (id);
+
+CREATE INDEX bufdir_submissions_year ON private.bufdir_submissions USING btree (year);
+
+COMMENT ON TABLE private.bufdir_submissions IS 'The figures as submitted to Bufdir when a year was closed: the rows of private.bufdir_export(year) at that moment, with when, the database role and the operator named by the client.';
+
+GRANT SELECT ON TABLE private.bufdir_submissions TO service_role;
+
+CREATE TABLE private.reporting_year_events (
+    id bigint NOT NULL,
+    year integer NOT NULL,
+    event text NOT NULL,
+    happened_at timestamp with time zone DEFAULT now() NOT NULL,
+    by_role text NOT NULL,
+    operator text,
+    reason text,
+    submission_id bigint,
+    CONSTRAINT reopening_needs_a_reason CHECK (((event <> 'reopened'::text) OR (COALESCE(btrim(reason), ''::text) <> ''::text))),
+    CONSTRAINT reporting_year_event_kind CHECK ((event = ANY (ARRAY['closed'::text, 'reopened'::text])))
+);
+
+ALTER TABLE private.reporting_year_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.reporting_year_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+ALTER TABLE ONLY private.reporting_year_events
+    ADD CONSTRAINT reporting_year_events_pkey PRIMARY KEY (id);
+
+CREATE INDEX reporting_year_events_submission_id ON private.reporting_year_events USING btree (submission_id);
+
+CREATE INDEX reporting_year_events_year ON private.reporting_year_events USING btree (year);
+
+COMMENT ON TABLE private.reporting_year_events IS 'Every close and reopen of a reporting year, with who, when and (for a reopen) why.';
+
+GRANT SELECT ON TABLE private.reporting_year_events TO service_role;
+
+CREATE TABLE private.reporting_years (
+    year integer NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    changed_at timestamp with time zone,
+    changed_by text,
+    CONSTRAINT reporting_year_status CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text, 'reopened'::text])))
+);
+
+ALTER TABLE ONLY private.reporting_years
+    ADD CONSTRAINT reporting_years_pkey PRIMARY KEY (year);
+
+COMMENT ON TABLE private.reporting_years IS 'Reporting state per UTC year: open, closed (figures submitted to Bufdir; activities of the year refuse every write) or reopened (service_role only may write).';
+
+GRANT SELECT ON TABLE private.reporting_years TO service_role;
+
+CREATE FUNCTION private.activities_deleted_check_years() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.refuse_writes_in_closed_years(array(
+    select extract(year from o.recorded_at at time zone 'UTC')::integer from old_rows o
+    union
+    select extract(year from d.recorded_at at time zone 'UTC')::integer
+    from public.activities d
+    where d.duplicate_of in (select o.id from old_rows o)));
+  return null;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.activities_deleted_check_years() FROM PUBLIC;
+
+CREATE FUNCTION private.activities_inserted_check_years() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.refuse_writes_in_closed_years(array(
+    select distinct extract(year from n.recorded_at at time zone 'UTC')::integer from new_rows n));
+  return null;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.activities_inserted_check_years() FROM PUBLIC;
+
+CREATE FUNCTION private.activities_updated_check_years() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.refuse_writes_in_closed_years(array(
+    select extract(year from n.recorded_at at time zone 'UTC')::integer from new_rows n
+    union
+    select extract(year from o.recorded_at at time zone 'UTC')::integer from old_rows o
+    union
+    select extract(year from d.recorded_at at time zone 'UTC')::integer
+    from public.activities d
+    where d.duplicate_of in (select o.id from old_rows o)));
+  return null;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.activities_updated_check_years() FROM PUBLIC;
+
+CREATE FUNCTION private.bufdir_export(report_year integer) RETURNS TABLE(chapter_id uuid, chapter_name text, activity_type text, activity_count bigint, total_hours numeric, active_mentor_count bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  with counted_in_year as (
+    select c.chapter_id, c.activity_type, c.peer_mentor_id, c.duration_minutes
+    from private.counted_activities c
+    where c.recorded_at >= pg_catalog.make_date(report_year, 1, 1)::timestamp at time zone 'UTC'
+      and c.recorded_at < pg_catalog.make_date(report_year + 1, 1, 1)::timestamp at time zone 'UTC'
+  ),
+  totals as (
+    select y.chapter_id,
+           y.activity_type,
+           count(*) as activity_count,
+           sum(y.duration_minutes) / 60.0 as total_hours,
+           count(distinct y.peer_mentor_id) as active_mentor_count
+    from counted_in_year y
+    group by grouping sets ((y.chapter_id), (y.chapter_id, y.activity_type))
+  )
+  -- Every chapter has its total row (activity_type null), with zeros when nothing of it
+  -- counted that year; then one row per activity type that counted there.
+  select ch.id, ch.name, t.activity_type,
+         coalesce(t.activity_count, 0), coalesce(t.total_hours, 0), coalesce(t.active_mentor_count, 0)
+  from public.chapters ch
+  left join totals t on t.chapter_id = ch.id
+  order by ch.name, ch.id, t.activity_type nulls first
+$$;
+
+COMMENT ON FUNCTION private.bufdir_export(report_year integer) IS 'Bufdir annual figures for one UTC calendar year, from private.counted_activities only: per chapter a total row (activity_type null; zeros when nothing counted) and a row per counted activity type. total_hours = sum(duration_minutes) / 60.0, unrounded. Executable by service_role and the owner only.';
+
+REVOKE ALL ON FUNCTION private.bufdir_export(report_year integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.bufdir_export(report_year integer) TO service_role;
+
+CREATE FUNCTION private.close_reporting_year(report_year integer, operator text DEFAULT NULL::text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  current_status text;
+  submission_id bigint;
+begin
+  insert into private.reporting_years (year) values (report_year) on conflict (year) do nothing;
+  select r.status into current_status from private.reporting_years r where r.year = report_year for update;
+  if current_status = 'closed' then
+    raise exception 'reporting year % is already closed', report_year
+      using errcode = 'check_violation';
+  end if;
+  update private.reporting_years
+  set status = 'closed', changed_at = pg_catalog.now(), changed_by = private.requesting_role()
+  where year = report_year;
+  insert into private.bufdir_submissions (year, submitted_by, operator, figures)
+  select report_year, private.requesting_role(), operator,
+         coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)), '[]'::jsonb)
+  from private.bufdir_export(report_year) e
+  returning id into submission_id;
+  insert into private.reporting_year_events (year, event, by_role, operator, submission_id)
+  values (report_year, 'closed', private.requesting_role(), operator, submission_id);
+  return submission_id;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.close_reporting_year(report_year integer, operator text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.close_reporting_year(report_year integer, operator text) TO service_role;
+
+CREATE FUNCTION private.refuse_truncate_with_closed_years() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  closed_years text;
+begin
+  select string_agg(r.year::text, ', ' order by r.year) into closed_years
+  from private.reporting_years r where r.status <> 'open';
+  if closed_years is not null then
+    raise exception 'activities cannot be truncated: reporting year(s) % are closed or reopened', closed_years
+      using errcode = 'check_violation';
+  end if;
+  return null;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.refuse_truncate_with_closed_years() FROM PUBLIC;
+
+CREATE FUNCTION private.refuse_type_changes_in_closed_years() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'DELETE' or (new.counts_in_stats is distinct from old.counts_in_stats or new.code <> old.code) then
+    perform private.refuse_writes_in_closed_years(array(
+      select distinct extract(year from a.recorded_at at time zone 'UTC')::integer
+      from public.activities a
+      where a.activity_type = old.code));
+  end if;
+  return null;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.refuse_type_changes_in_closed_years() FROM PUBLIC;
+
+CREATE FUNCTION private.refuse_writes_in_closed_years(touched_years integer[]) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  closed_year integer;
+  closed_status text;
+begin
+  insert into private.reporting_years (year)
+  select distinct y from pg_catalog.unnest(touched_years) y where y is not null
+  on conflict (year) do nothing;
+  for closed_year, closed_status in
+    select r.year, r.status from private.reporting_years r
+    where r.year = any (touched_years)
+    order by r.year
+    for share
+  loop
+    if closed_status = 'closed' then
+      raise exception 'reporting year % is closed: its figures were submitted to Bufdir, so its activities cannot be inserted, changed or deleted', closed_year
+        using errcode = 'check_violation',
+              hint = pg_catalog.format('The national office may reopen it: peerstats bufdir reopen --year %s --reason TEXT', closed_year);
+    elsif closed_status = 'reopened' and not private.caller_sees_every_chapter() then
+      raise exception 'reporting year % is reopened for corrections by the national office (service_role) only', closed_year
+        using errcode = 'insufficient_privilege';
+    end if;
+  end loop;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.refuse_writes_in_closed_years(touched_years integer[]) FROM PUBLIC;
+
+CREATE FUNCTION private.reopen_reporting_year(report_year integer, reason text, operator text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  current_status text;
+begin
+  if coalesce(pg_catalog.btrim(reason), '') = '' then
+    raise exception 'reopening reporting year % needs a reason', report_year
+      using errcode = 'check_violation';
+  end if;
+  select r.status into current_status from private.reporting_years r where r.year = report_year for update;
+  if current_status is distinct from 'closed' then
+    raise exception 'reporting year % is not closed', report_year
+      using errcode = 'check_violation';
+  end if;
+  update private.reporting_years
+  set status = 'reopened', changed_at = pg_catalog.now(), changed_by = private.requesting_role()
+  where year = report_year;
+  insert into private.reporting_year_events (year, event, by_role, operator, reason)
+  values (report_year, 'reopened', private.requesting_role(), operator, reason);
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.reopen_reporting_year(report_year integer, reason text, operator text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.reopen_reporting_year(report_year integer, reason text, operator text) TO service_role;
+
+ALTER TABLE ONLY private.bufdir_submissions
+    ADD CONSTRAINT bufdir_submissions_year_fkey FOREIGN KEY (year) REFERENCES private.reporting_years(year);
+
+ALTER TABLE ONLY private.reporting_year_events
+    ADD CONSTRAINT reporting_year_events_submission_id_fkey FOREIGN KEY (submission_id) REFERENCES private.bufdir_submissions(id);
+
+ALTER TABLE ONLY private.reporting_year_events
+    ADD CONSTRAINT reporting_year_events_year_fkey FOREIGN KEY (year) REFERENCES private.reporting_years(year);
+
+CREATE TRIGGER activities_closed_years_delete AFTER DELETE ON public.activities REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_deleted_check_years();
+
+CREATE TRIGGER activities_closed_years_insert AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_inserted_check_years();
+
+CREATE TRIGGER activities_closed_years_truncate BEFORE TRUNCATE ON public.activities FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_truncate_with_closed_years();
+
+CREATE TRIGGER activities_closed_years_update AFTER UPDATE ON public.activities REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_updated_check_years();
+
+CREATE TRIGGER activity_types_closed_years AFTER DELETE OR UPDATE ON public.activity_types FOR EACH ROW EXECUTE FUNCTION private.refuse_type_changes_in_closed_years();

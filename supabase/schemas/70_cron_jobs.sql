@@ -1,0 +1,11 @@
+-- The pg_cron jobs that keep the materialized views fresh (pg_cron upserts a job by name).
+-- pg_cron sits in pg_catalog, as Supabase creates it, never in the exposed schema public; on
+-- hosted Supabase the project owner enables it under Database > Extensions first.
+create extension if not exists pg_cron with schema pg_catalog;
+
+-- Every hour, whatever happened: the views are then at most an hour old (the API is exact
+-- regardless; the refresh keeps its reads fast, see 50_dirty_key_log_and_exact_api.sql).
+select cron.schedule('refresh-stats-views', '0 * * * *', 'select public.refresh_stats_views()');
+
+-- Every minute, a refresh only when the dirty-key log has grown past its threshold.
+select cron.schedule('refresh-stats-views-if-dirty', '* * * * *', 'select private.refresh_stats_views_if_dirty()');

@@ -1,0 +1,29 @@
+-- Everything the migrations or the schema files create, dropped whatever state it is in (a
+-- build that failed halfway included), leaving what Supabase provides: the roles, auth, the
+-- schema public with its default privileges, pg_cron. The migration history is emptied.
+do $drop$
+declare
+  statements text[];
+  statement text;
+begin
+  -- Named before the first drop: a cascade may remove an object listed later.
+  select array_agg(format('drop %s if exists %s cascade',
+                          case c.relkind when 'v' then 'view' when 'm' then 'materialized view' else 'table' end,
+                          c.oid::regclass))
+    into statements
+    from pg_class c
+    where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm');
+  foreach statement in array coalesce(statements, '{}') loop
+    execute statement;
+  end loop;
+  select array_agg(format('drop function if exists %s cascade', p.oid::regprocedure))
+    into statements
+    from pg_proc p where p.pronamespace = 'public'::regnamespace;
+  foreach statement in array coalesce(statements, '{}') loop
+    execute statement;
+  end loop;
+end
+$drop$;
+drop schema if exists private cascade;
+select cron.unschedule(jobid) from cron.job;
+delete from supabase_migrations.schema_migrations;

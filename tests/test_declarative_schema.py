@@ -1,0 +1,169 @@
+"""supabase/schemas/*.sql, the current schema one file per concern, builds the very database
+the migrations build: the same objects, definitions, function bodies, grants, comments, owners,
+storage options, policies, triggers and pg_cron jobs. Neither can drift from the other.
+
+Both are built in the session cluster's database `postgres` (the only one with pg_cron), one
+after the other: the migrations, a snapshot; every migration rolled back, the Supabase pieces
+and the schema files applied, a snapshot; the two compared. The snapshot is `pg_dump
+--schema-only` of the schemas public and private, split into its entries, beside catalogue
+queries for what pg_dump leaves out or states only in passing.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import SQL_DIR, migrate_afresh
+from peerstats import database
+from peerstats.cluster import postgres_bindir
+from peerstats.migrations import Runner, supabase_dir
+
+SCHEMA_FILES = sorted((supabase_dir() / "schemas").glob("*.sql"))
+# A pg_dump entry starts with a header naming the object; the rest of the header (the owner)
+# is compared too, as part of the entry.
+ENTRY_HEADER = re.compile(r"^-- (?:Name: .*)$", re.M)
+CATALOGUE = {
+    "cron jobs": "select jobname, schedule, command, database, username, active from cron.job",
+    "owners": """
+        select n.nspname, c.relname, c.relkind::text, pg_get_userbyid(c.relowner), c.relacl::text,
+               c.reloptions::text, obj_description(c.oid, 'pg_class')
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname in ('public', 'private')""",
+    "functions": """
+        select p.oid::regprocedure::text, pg_get_userbyid(p.proowner), p.proacl::text, p.prosecdef,
+               p.proconfig::text, p.provolatile::text, p.proparallel::text, p.prosrc,
+               obj_description(p.oid, 'pg_proc')
+        from pg_proc p where p.pronamespace in ('public'::regnamespace, 'private'::regnamespace)""",
+    "policies": "select schemaname, tablename, policyname, permissive, roles::text, cmd, qual, with_check"
+                " from pg_policies where schemaname in ('public', 'private')",
+    "triggers": """
+        select t.tgrelid::regclass::text, t.tgname, t.tgenabled::text, pg_get_triggerdef(t.oid)
+        from pg_trigger t where not t.tgisinternal""",
+}
+
+
+def pg_dump_entries(url: str) -> dict[str, str]:
+    """pg_dump --schema-only of public and private, as {entry header: statements}, without
+    what varies between two dumps of one schema (the restrict key, the version lines)."""
+    dump = subprocess.run([str(postgres_bindir() / "pg_dump"), "--schema-only", "--schema=public",
+                           "--schema=private", url], capture_output=True, text=True, check=True).stdout
+    dump = "\n".join(line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+    headers = ENTRY_HEADER.findall(dump)
+    bodies = ENTRY_HEADER.split(dump)[1:]
+    entries = {}
+    for header, body in zip(headers, bodies):
+        statements = "\n".join(line for line in body.splitlines() if line.strip() and line.strip() != "--")
+        entries[header] = statements
+    return entries
+
+
+def snapshot(url: str) -> dict[str, object]:
+    with database.connect(url) as conn:
+        catalogue = {name: sorted(tuple(map(str, row)) for row in conn.execute(query))
+                     for name, query in CATALOGUE.items()}
+    return {"pg_dump": pg_dump_entries(url), **catalogue}
+
+
+def differences(left: dict[str, object], right: dict[str, object]) -> list[str]:
+    """Every pg_dump entry or catalogue row in one snapshot and not the other, named."""
+    found = []
+    dump_left, dump_right = left["pg_dump"], right["pg_dump"]
+    for header in sorted(dump_left.keys() | dump_right.keys()):
+        if dump_left.get(header) != dump_right.get(header):
+            found.append(f"pg_dump {header}:\n  migrations: {dump_left.get(header)}\n  schema files: "
+                         f"{dump_right.get(header)}")
+    for name in CATALOGUE:
+        only_left = set(left[name]) - set(right[name])
+        only_right = set(right[name]) - set(left[name])
+        found += [f"{name}, migrations only: {row}" for row in sorted(only_left)]
+        found += [f"{name}, schema files only: {row}" for row in sorted(only_right)]
+    return found
+
+
+def drop_project_objects(url: str) -> None:
+    with database.connect(url) as conn:
+        conn.execute((SQL_DIR / "drop_project_objects.sql").read_text())
+
+
+def build_from_schema_files(url: str) -> None:
+    """From what Supabase provides, the schema files applied in order, each in one transaction
+    as the Supabase CLI applies a file."""
+    drop_project_objects(url)
+    with database.connect(url) as conn, Runner(conn) as runner:
+        runner.ensure_supabase_pieces()
+        for path in SCHEMA_FILES:
+            try:
+                with conn.transaction():
+                    conn.execute(path.read_text())
+            except psycopg.Error as failure:
+                raise AssertionError(f"{path.name}: {failure}") from failure
+
+
+@pytest.fixture
+def both_builds(db_url):
+    """The snapshots of the two builds; the schema files' build is left in place for a test to
+    alter, and replaced by the migrations' afterwards."""
+    migrate_afresh(db_url)
+    from_migrations = snapshot(db_url)
+    try:
+        build_from_schema_files(db_url)
+        yield from_migrations, snapshot(db_url)
+    finally:
+        drop_project_objects(db_url)
+        migrate_afresh(db_url)
+
+
+def test_the_schema_files_build_the_database_the_migrations_build(both_builds):
+    from_migrations, from_schema_files = both_builds
+    # The comparison sees what matters: bodies, grants, comments and storage options.
+    dump = "\n".join(from_migrations["pg_dump"].values())
+    assert "CREATE FUNCTION public.refresh_stats_views" in dump and "GRANT SELECT ON TABLE" in dump
+    assert "COMMENT ON MATERIALIZED VIEW private.mv_chapter_stats" in dump
+    assert "autovacuum_vacuum_threshold" in dump
+    assert len(from_migrations["cron jobs"]) == 2 and len(from_migrations["triggers"]) >= 18
+    assert differences(from_migrations, from_schema_files) == []
+
+
+DRIFTS = [
+    # (a change made to the schema files' build, a name every difference it causes carries)
+    ("create or replace function private.dirty_keys_threshold() returns integer language sql immutable"
+     " set search_path = '' as $$ select 1 $$", "dirty_keys_threshold"),
+    ("grant select on public.v_chapter_stats to anon", "v_chapter_stats"),
+    ("comment on table public.stats_freshness is 'changed'", "stats_freshness"),
+    ("alter table private.stats_dirty_keys set (autovacuum_vacuum_threshold = 7)", "stats_dirty_keys"),
+    ("alter policy activity_types_readable on public.activity_types using (false)", "activity_types_readable"),
+    ("alter table public.activities disable trigger activities_guard_write", "activities_guard_write"),
+    ("select cron.alter_job((select jobid from cron.job where jobname = 'refresh-stats-views'),"
+     " schedule => '5 * * * *')", "refresh-stats-views"),
+]
+
+
+def test_a_drift_of_one_object_is_a_difference_naming_it(db_url, both_builds):
+    from_migrations, _ = both_builds
+    seen: list[str] = []
+    for drift, named in DRIFTS:
+        with database.connect(db_url) as conn:
+            conn.execute(drift)
+        found = [difference for difference in differences(from_migrations, snapshot(db_url)) if difference not in seen]
+        assert found and all(named in difference for difference in found), (drift, found)
+        seen += found
+
+
+def test_the_schema_files_hold_definitions_only():
+    """The current definition of each object, not its history: no data fixes, one-off
+    refreshes, drops or replacements at the top level of a file (a statement starts at the
+    beginning of a line; what a function body does is indented or inside its quotes)."""
+    names = [path.name for path in SCHEMA_FILES]
+    assert names == sorted(names) and all(re.match(r"^\d{2}_[a-z_]+\.sql$", name) for name in names)
+    for path in SCHEMA_FILES:
+        for line in path.read_text().splitlines():
+            statement = line.lower()
+            assert not statement.startswith(("do ", "do$", "insert ", "update ", "delete ", "refresh ", "drop ",
+                                             "create or replace", "truncate ")), (path.name, line)
+            assert not statement.startswith("select ") or statement.startswith("select cron.schedule("), \
+                (path.name, line)
