@@ -168,6 +168,24 @@ REVOKE ALL ON TABLE public.peer_mentors FROM anon, authenticated, service_role;
 GRANT ALL ON TABLE public.peer_mentors TO service_role;
 GRANT SELECT ON TABLE public.peer_mentors TO authenticated;
 
+-- The identifying columns carry no planner statistics (each table above sets STATISTICS 0 on
+-- them); this function lists them, for the test that no pg_statistic row describes them.
+CREATE FUNCTION private.statistics_free_columns() RETURNS TABLE(table_name regclass, column_name name)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  values ('public.activities'::regclass, 'id'::name), ('public.activities', 'peer_mentor_id'),
+         ('public.activities', 'chapter_id'), ('public.activities', 'duplicate_of'),
+         ('public.peer_mentors', 'id'), ('public.peer_mentors', 'user_id'),
+         ('public.peer_mentors', 'chapter_id'), ('public.peer_mentors', 'full_name'),
+         ('public.chapters', 'id'), ('public.chapters', 'name'),
+         ('public.coordinator_chapters', 'user_id'), ('public.coordinator_chapters', 'chapter_id')
+$$;
+
+COMMENT ON FUNCTION private.statistics_free_columns() IS 'Columns kept free of planner statistics (statistics target 0, existing pg_statistic rows removed), so EXPLAIN estimates reveal no chapter or mentor. public.peer_mentor_chapters has none on any column.';
+
+REVOKE ALL ON FUNCTION private.statistics_free_columns() FROM PUBLIC;
+
 CREATE FUNCTION private.coordinated_chapter_ids() RETURNS uuid[]
     LANGUAGE sql STABLE
     SET search_path TO ''
