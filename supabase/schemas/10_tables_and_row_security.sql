@@ -131,7 +131,6 @@ GRANT ALL ON TABLE public.coordinator_chapters TO service_role;
 
 GRANT SELECT ON TABLE public.coordinator_chapters TO authenticated;
 
--- --- 1. Membership --------------------------------------------------------------------------
 CREATE TABLE public.peer_mentor_chapters (
     peer_mentor_id uuid NOT NULL,
     chapter_id uuid NOT NULL,

@@ -6,7 +6,6 @@
 -- an activity of the same mentor and chapter; a mentor cannot undo what a coordinator set
 -- (deleted_at, duplicate_of), by any route.
 
--- --- 6. At most five chapters per coordinator, at every isolation level ----------------------------
 -- The old check counted rows on a snapshot taken before its advisory lock, so two REPEATABLE
 -- READ transactions could each see four and both add a fifth. Now every assignment updates
 -- one counter row per coordinator: at READ COMMITTED the second writer waits and then counts
@@ -54,7 +53,6 @@ $$;
 
 REVOKE ALL ON FUNCTION private.enforce_coordinator_chapter_limit() FROM PUBLIC;
 
--- --- 2. Moderation sticks; the database's own columns ------------------------------------------
 -- Invoker's rights, so row_security_active() tells an API user (under row security) from
 -- service_role and the owner, who may import rows with their own ids and times.
 CREATE FUNCTION private.guard_activity_write() RETURNS trigger

@@ -66,7 +66,6 @@ COMMENT ON TABLE private.reporting_year_events IS 'Every close and reopen of a r
 
 GRANT SELECT ON TABLE private.reporting_year_events TO service_role;
 
--- --- 4. Closed reporting years ----------------------------------------------------------------
 -- One row per UTC year that has been written to: 'open', 'closed' (submitted to Bufdir: no
 -- write at all) or 'reopened' (service_role may correct it, nobody else). Every statement
 -- writing activities first makes sure its years have a row here and locks them FOR SHARE;
