@@ -3,10 +3,10 @@
 -- Every table in public has row security (Supabase lint 0013). A coordinator reads the
 -- chapters listed for auth.uid() in coordinator_chapters (at most five); a peer mentor reads
 -- and writes their own activities in the chapters they belong to (home chapter, plus the
--- memberships in peer_mentor_chapters). The helper functions the policies call are SECURITY
--- DEFINER in the unexposed schema private, so a policy never recurses into another table's
--- policy. Column statistics of the identifying columns are off (SET STATISTICS 0), so EXPLAIN
--- estimates reveal no chapter's or mentor's volume (see docs/security.md).
+-- memberships in peer_mentor_chapters). The helpers the policies call live in the unexposed
+-- schema private and run with the caller's rights. The identifying columns carry no planner
+-- statistics (SET STATISTICS 0), so EXPLAIN estimates reveal no chapter's or mentor's volume
+-- (see docs/security.md).
 
 CREATE SCHEMA private;
 
