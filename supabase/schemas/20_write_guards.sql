@@ -4,7 +4,7 @@
 -- id, created_at and updated_at are the database's; a coordinator has at most five chapters
 -- (a counter row per user that concurrent assignments serialise on); a duplicate_of points at
 -- an activity of the same mentor and chapter; a mentor cannot undo what a coordinator set
--- (deleted_at, duplicate_of), by any route.
+-- (deleted_at, duplicate_of): only a coordinator of the chapter (or service_role) may.
 
 -- The old check counted rows on a snapshot taken before its advisory lock, so two REPEATABLE
 -- READ transactions could each see four and both add a fifth. Now every assignment updates
