@@ -45,17 +45,25 @@ end
 $$;
 
 -- --- 4. Where a moderation was made -----------------------------------------------------------
+-- The column outlives the down script (which leaves base tables alone), hence `if not exists`,
+-- and the update below brings it up to date with what changed meanwhile.
 alter table public.activities
-  add column moderated_in_chapter uuid references public.chapters (id);
+  add column if not exists moderated_in_chapter uuid references public.chapters (id);
 comment on column public.activities.moderated_in_chapter is
   'The chapter the activity was in when its deleted_at or duplicate_of was set (null while neither is): only a coordinator of this chapter, or service_role, may clear or change them or move the activity elsewhere. Set by the database.';
 -- It tells chapters apart, so it carries no planner statistics (see private.statistics_free_columns).
 alter table public.activities alter column moderated_in_chapter set statistics 0;
-create index activities_moderated_in_chapter on public.activities (moderated_in_chapter)
+create index if not exists activities_moderated_in_chapter on public.activities (moderated_in_chapter)
   where moderated_in_chapter is not null;
+-- A record of the past, not a change of any figure: without the triggers, which would refuse
+-- rows of closed years, log keys and stamp updated_at.
+alter table public.activities disable trigger user;
 update public.activities
-set moderated_in_chapter = chapter_id
-where deleted_at is not null or duplicate_of is not null;
+set moderated_in_chapter = case when deleted_at is not null or duplicate_of is not null
+                                then coalesce(moderated_in_chapter, chapter_id) end
+where moderated_in_chapter is distinct from
+      case when deleted_at is not null or duplicate_of is not null then coalesce(moderated_in_chapter, chapter_id) end;
+alter table public.activities enable trigger user;
 
 create or replace function private.statistics_free_columns()
 returns table (table_name regclass, column_name name)

@@ -1,5 +1,6 @@
--- Down: the write path of migration 20261126000100 as it was. The rows of activities stay; the
--- column recording where a moderation was made goes, and with it that rule.
+-- Down: the write path of migration 20261126000100 as it was. Base tables and their rows are
+-- left alone: activities.moderated_in_chapter stays (with no statistics, in
+-- private.statistics_free_columns), unused until the up script runs again and brings it up to date.
 
 -- The refresh's lock first, as the up script takes it.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
@@ -75,17 +76,3 @@ begin
   return new;
 end
 $$;
-
-create or replace function private.statistics_free_columns()
-returns table (table_name regclass, column_name name)
-language sql stable
-set search_path = ''
-as $$
-  values ('public.activities'::regclass, 'id'::name), ('public.activities', 'peer_mentor_id'),
-         ('public.activities', 'chapter_id'), ('public.activities', 'duplicate_of'),
-         ('public.peer_mentors', 'id'), ('public.peer_mentors', 'user_id'),
-         ('public.peer_mentors', 'chapter_id'), ('public.peer_mentors', 'full_name'),
-         ('public.chapters', 'id'), ('public.chapters', 'name'),
-         ('public.coordinator_chapters', 'user_id'), ('public.coordinator_chapters', 'chapter_id')
-$$;
-alter table public.activities drop column moderated_in_chapter;
