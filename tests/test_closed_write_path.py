@@ -130,10 +130,10 @@ def test_a_mentor_cannot_undo_what_a_coordinator_moderated(conn, world):
     refresh_stats_views(conn)
     refused(conn, world, "bo@peerstats.test", "update public.activities set deleted_at = null where id = %s",
             (ACTIVITY.format("c03"),), errors.InsufficientPrivilege,
-            "is soft-deleted: only a coordinator of its chapter may restore it")
+            "is soft-deleted: only a coordinator of the chapter it was deleted in may restore it")
     refused(conn, world, "bo@peerstats.test", "update public.activities set duplicate_of = null where id = %s",
             (ACTIVITY.format("c06"),), errors.InsufficientPrivilege,
-            "is marked a duplicate: only a coordinator of its chapter may clear or change duplicate_of")
+            "is marked a duplicate: only a coordinator of the chapter it was marked in may clear or change duplicate_of")
     # The coordinator of B may undo both.
     as_user(conn, world, "coord.ab@peerstats.test",
             "update public.activities set deleted_at = null, duplicate_of = null where id in (%s, %s)",

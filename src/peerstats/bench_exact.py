@@ -39,8 +39,11 @@ WRITE_STATEMENTS = 400  # per round, split among the writers
 WRITE_ROUNDS = 6  # pairs of rounds, one with the triggers and one without
 WRITERS = (1, 4)
 STATISTICS_TRIGGERS = ("activities_log_inserted_keys", "activities_log_updated_keys", "activities_log_deleted_keys")
+# Each statement a day further back, in turn over a year, so a mentor's counted minutes on one
+# day stay within 1,440: 12 rounds of 400 statements put at most 24 rows of 5 minutes on a day.
 INSERT_AS_MENTOR = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
-                    "duration_minutes) values (%s, %s, %s, now(), 30)")
+                    "duration_minutes) values (%s, %s, %s, now() - %s * interval '1 day', 5)")
+INSERT_DAYS = 365
 
 
 def set_jobs_active(conn: psycopg.Connection, active: bool, *jobs: str) -> None:
@@ -143,8 +146,9 @@ def insert_rate(url: str, writers: list[tuple[str, str, str, str]], statements: 
         try:
             with database.connect(url, application_name="peerstats-bench-writer") as conn:
                 start.wait()
-                for _ in range(statements):
-                    postgrest.request(conn, "authenticated", INSERT_AS_MENTOR, (mentor, chapter, activity_type),
+                for statement in range(statements):
+                    postgrest.request(conn, "authenticated", INSERT_AS_MENTOR,
+                                      (mentor, chapter, activity_type, statement % INSERT_DAYS),
                                       user_id=user, read_only=False)
         except BaseException as failure:  # reported by the caller's thread
             failures.append(failure)

@@ -41,7 +41,7 @@ select throws_ok($$update public.activities set chapter_id = '7e570000-0000-4000
   where id = '7e570000-0000-4000-8000-000000000c62'$$,
   '42501', null, 'a mentor cannot move an activity to a chapter they do not belong to');
 select throws_like($$update public.activities set deleted_at = null where id = '7e570000-0000-4000-8000-000000000c61'$$,
-  '%only a coordinator of its chapter may restore it%', 'a mentor cannot undo a soft delete');
+  '%only a coordinator of the chapter it was deleted in may restore it%', 'a mentor cannot undo a soft delete');
 select lives_ok($$update public.activities set deleted_at = now() where id = '7e570000-0000-4000-8000-000000000c62'$$,
   'a mentor may soft-delete their own activity');
 select is((select array[count(*) filter (where id = '7e570000-0000-4000-8000-0000000006fe'),
