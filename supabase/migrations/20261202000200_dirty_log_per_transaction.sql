@@ -1,0 +1,255 @@
+-- The dirty-key log at one entry per key per transaction, no entry for a row that changes no
+-- figure, and a threshold refresh that counts what makes reads slow (see docs/architecture.md,
+-- "The dirty-key log").
+--
+-- Migration 20261126000200 logged one entry per key per writing *statement*: a transaction of
+-- many statements (the seeder's 40 chunks, an import in batches) logged each key many times.
+-- Here each trigger adds an entry only for a key its transaction has not logged yet, which a
+-- unique index on (key, xid) states and enforces. The refresh is unchanged: it deletes the
+-- entries whose transaction is visible in its snapshot, and a transaction's entries are still
+-- all written under that transaction's xid, whichever of its statements wrote them.
+--
+-- An inserted row that does not count when it is written (soft-deleted, or of a type that does
+-- not count) changes no figure, and adds no entry. Later correctness needs one only if its type
+-- starts counting, and that switch logs every activity of the type itself, under locks that
+-- leave no insert unseen at any isolation level (below).
+
+-- The refresh's lock first, as the other migrations that replace what it uses take it.
+select pg_catalog.pg_advisory_xact_lock(7351046002);
+
+-- One entry per (key, transaction): existing repeats go, then the index that keeps it so. It
+-- leads with the chapter and day as the index it replaces did, so reads still take a chapter's
+-- keys from it alone.
+delete from private.stats_dirty_keys d
+using private.stats_dirty_keys e
+where e.xid = d.xid and e.chapter_id = d.chapter_id and e.peer_mentor_id = d.peer_mentor_id
+  and e.bucket_date = d.bucket_date and e.ctid < d.ctid;
+drop index private.stats_dirty_keys_chapter;
+create unique index stats_dirty_keys_chapter on private.stats_dirty_keys (chapter_id, bucket_date, peer_mentor_id, xid);
+comment on table private.stats_dirty_keys is
+  'Keys (chapter, mentor, UTC day) whose statistics changed since the last refresh, one entry per key and writing transaction. Written by triggers on activities and activity_types; emptied by public.refresh_stats_views() of the entries it folded into the materialized views.';
+
+-- The inserted rows' keys, except those of rows that cannot count: soft-deleted ones, and those
+-- of a type that does not count. Such a type is locked FOR SHARE until this transaction ends,
+-- so a switch of it to counting either waits for this insert and then sees its rows (READ
+-- COMMITTED), or came first and this insert fails: at REPEATABLE READ and SERIALIZABLE a
+-- FOR SHARE lock of a row updated since the snapshot raises a serialization failure, and at
+-- READ COMMITTED the lock re-reads the switched row, which then no longer qualifies, so the
+-- rows are logged. (The switch's side is private.hold_activity_writers(), below.)
+create or replace function private.log_inserted_activities() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  writer constant xid8 := pg_catalog.pg_current_xact_id();
+  uncounted_types text[];
+begin
+  uncounted_types := array(
+    select t.code
+    from public.activity_types t
+    where t.code in (select n.activity_type from new_rows n where n.deleted_at is null)
+      and not t.counts_in_stats
+    order by t.code
+    for share of t);
+  insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
+  select distinct writer, n.chapter_id, n.peer_mentor_id, (n.recorded_at at time zone 'UTC')::date
+  from new_rows n
+  where n.deleted_at is null
+    and n.activity_type <> all (uncounted_types)
+  on conflict do nothing;
+  perform
+  from public.activities o
+  where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)
+  for share of o;
+  return null;
+end
+$$;
+
+create or replace function private.log_updated_activities() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  writer constant xid8 := pg_catalog.pg_current_xact_id();
+begin
+  insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
+  select distinct writer, k.chapter_id, k.peer_mentor_id, (k.recorded_at at time zone 'UTC')::date
+  from (
+    select o.chapter_id, o.peer_mentor_id, o.recorded_at from old_rows o
+    union all
+    select n.chapter_id, n.peer_mentor_id, n.recorded_at from new_rows n
+    union all
+    select d.chapter_id, d.peer_mentor_id, d.recorded_at
+    from public.activities d
+    where d.duplicate_of in (select o.id from old_rows o)
+  ) k
+  on conflict do nothing;
+  perform
+  from public.activities o
+  where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)
+  for share of o;
+  return null;
+end
+$$;
+
+create or replace function private.log_deleted_activities() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  writer constant xid8 := pg_catalog.pg_current_xact_id();
+begin
+  insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
+  select distinct writer, k.chapter_id, k.peer_mentor_id, (k.recorded_at at time zone 'UTC')::date
+  from (
+    select o.chapter_id, o.peer_mentor_id, o.recorded_at from old_rows o
+    union all
+    select d.chapter_id, d.peer_mentor_id, d.recorded_at
+    from public.activities d
+    where d.duplicate_of in (select o.id from old_rows o)
+  ) k
+  on conflict do nothing;
+  return null;
+end
+$$;
+
+-- Before any update of activity_types: a SHARE lock on activities, held to the end of the
+-- transaction, waits for the writers of activities in flight and holds off new ones, so the
+-- switch's log (private.log_retyped_activities) sees every activity of the type. Taken before
+-- the type's row is updated, so an insert that locks that row FOR SHARE (above) never waits
+-- for it while holding activities.
+--
+-- At READ COMMITTED the log's query takes a snapshot after this lock, which sees every activity.
+-- At REPEATABLE READ and SERIALIZABLE the transaction's snapshot may predate a writer that
+-- committed before the lock was granted, whose rows it cannot see: an insert of a type that
+-- did not count logged nothing, and the switch would not log it either. So there the switch
+-- fails with a serialization failure when any transaction committed after the snapshot: one
+-- running when it was taken (its xip list), or one numbered from its xmax up to the newest
+-- transaction id (pg_xact_status refuses an id past that, which ends the search). Every
+-- writer that may have written activities unseen is among them. Types change rarely, by the
+-- national office; a retry succeeds.
+create function private.hold_activity_writers() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  seen pg_snapshot;
+  candidate bigint;
+begin
+  lock table public.activities in share mode;
+  if pg_catalog.current_setting('transaction_isolation') = 'read committed' then
+    return null;
+  end if;
+  seen := pg_catalog.pg_current_snapshot();  -- the transaction's snapshot
+  candidate := pg_catalog.pg_snapshot_xmax(seen)::text::bigint;
+  if not exists (select from pg_catalog.pg_snapshot_xip(seen) x where pg_catalog.pg_xact_status(x) = 'committed') then
+    begin
+      loop
+        exit when pg_catalog.pg_xact_status(candidate::text::xid8) = 'committed';
+        candidate := candidate + 1;
+      end loop;
+    exception when invalid_parameter_value then
+      return null;  -- past the newest transaction id: none committed unseen
+    end;
+  end if;
+  raise exception 'activity types cannot change in this transaction: activities may have been written since its snapshot, which the statistics would miss'
+    using errcode = 'serialization_failure',
+          hint = 'Retry the transaction.';
+end
+$$;
+comment on function private.hold_activity_writers() is
+  'BEFORE UPDATE OF counts_in_stats statement trigger on activity_types: locks activities (SHARE) so a change of counts_in_stats is logged for every activity of the type; at REPEATABLE READ and SERIALIZABLE, fails (40001) when a transaction committed after the snapshot.';
+
+-- The switch's log: unchanged but for the lock, now private.hold_activity_writers()'s, and one
+-- entry per key and transaction.
+create or replace function private.log_retyped_activities() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  writer constant xid8 := pg_catalog.pg_current_xact_id();
+  changed_types text[];
+begin
+  select coalesce(pg_catalog.array_agg(n.code), '{}'::text[]) into changed_types
+  from new_rows n
+  where not exists (select from old_rows o where o.code = n.code and o.counts_in_stats = n.counts_in_stats);
+  if pg_catalog.cardinality(changed_types) = 0 then
+    return null;
+  end if;
+  insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
+  select distinct writer, a.chapter_id, a.peer_mentor_id, (a.recorded_at at time zone 'UTC')::date
+  from public.activities a
+  where a.activity_type = any (changed_types)
+     or a.duplicate_of in (select t.id from public.activities t where t.activity_type = any (changed_types))
+  on conflict do nothing;
+  return null;
+end
+$$;
+
+comment on function private.log_inserted_activities() is
+  'AFTER INSERT statement trigger on activities: logs the keys of the new rows that count (not soft-deleted, of a type that counts, the types that do not locked FOR SHARE), once per transaction.';
+comment on function private.log_updated_activities() is
+  'AFTER UPDATE statement trigger on activities: logs the old and new rows'' keys and those of their duplicates, once per transaction.';
+comment on function private.log_deleted_activities() is
+  'AFTER DELETE statement trigger on activities: logs the deleted rows'' keys and those of their duplicates, once per transaction.';
+comment on function private.log_retyped_activities() is
+  'AFTER UPDATE statement trigger on activity_types: logs the keys of every activity of a type whose counts_in_stats changed, once per transaction.';
+revoke all on function private.hold_activity_writers() from public, anon, authenticated, service_role;
+
+create trigger activity_types_hold_activity_writers
+  before update of counts_in_stats on public.activity_types
+  for each statement execute function private.hold_activity_writers();
+
+-- The threshold refresh counts what makes reads slow. A read recomputes each dirty day of its
+-- chapter, so the work of the log is its distinct chapter-days (a request inserting one row a
+-- day over 14 years dirties 5,114 days of one chapter: a few hundred entries' worth of reads
+-- each); the entries stay a bound too, for the rows a backlog of single-row writes adds to the
+-- dirty days. Both counts stop at their threshold, so the check costs the same however large
+-- the log grew.
+create function private.dirty_days_threshold() returns integer
+language sql immutable
+set search_path = ''
+as $$ select 500 $$;
+comment on function private.dirty_days_threshold() is
+  'Distinct chapter-days in private.stats_dirty_keys past which the every-minute job refreshes.';
+
+create function private.dirty_chapter_days(up_to bigint) returns bigint
+language sql stable
+set search_path = ''
+as $$
+  select count(*) from (select distinct d.chapter_id, d.bucket_date from private.stats_dirty_keys d limit up_to) k
+$$;
+comment on function private.dirty_chapter_days(bigint) is
+  'Distinct (chapter, UTC day) pairs in private.stats_dirty_keys, counted up to up_to.';
+
+create or replace function private.refresh_stats_views_if_dirty() returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  entries bigint;
+  chapter_days bigint;
+begin
+  select count(*) into entries
+  from (select from private.stats_dirty_keys limit private.dirty_keys_threshold() + 1) d;
+  chapter_days := private.dirty_chapter_days(private.dirty_days_threshold() + 1);
+  if entries <= private.dirty_keys_threshold() and chapter_days <= private.dirty_days_threshold() then
+    return 'below the thresholds: ' || entries::text || ' dirty keys on ' || chapter_days::text || ' chapter-days';
+  end if;
+  -- Recorded as the requester in private.refresh_runs, so "the last threshold refresh" is known.
+  perform pg_catalog.set_config('application_name', 'threshold refresh', true);
+  perform public.refresh_stats_views(wait => false);
+  return 'refreshed: more than ' || private.dirty_keys_threshold()::text || ' dirty keys or '
+         || private.dirty_days_threshold()::text || ' chapter-days';
+end
+$$;
+comment on function private.refresh_stats_views_if_dirty() is
+  'Called every minute by pg_cron (job refresh-stats-views-if-dirty): refreshes when private.stats_dirty_keys holds more than private.dirty_keys_threshold() entries or more than private.dirty_days_threshold() distinct chapter-days.';
+revoke all on function private.dirty_days_threshold(), private.dirty_chapter_days(bigint) from public, anon, authenticated;
+grant execute on function private.dirty_days_threshold(), private.dirty_chapter_days(bigint) to service_role;
