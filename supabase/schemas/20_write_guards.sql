@@ -6,9 +6,9 @@
 -- an activity of the same mentor and chapter; a mentor cannot undo what a coordinator set
 -- (deleted_at, duplicate_of): only a coordinator of the chapter (or service_role) may.
 
--- The old check counted rows on a snapshot taken before its advisory lock, so two REPEATABLE
--- READ transactions could each see four and both add a fifth. Now every assignment updates
--- one counter row per coordinator: at READ COMMITTED the second writer waits and then counts
+-- Counting a coordinator's rows on a snapshot would let two REPEATABLE READ transactions each
+-- see four and both add a fifth. So every assignment updates one counter row per
+-- coordinator: at READ COMMITTED the second writer waits and then counts
 -- on from the first one's committed value; at REPEATABLE READ and SERIALIZABLE it fails with a
 -- serialization error (retry, and the count is right).
 CREATE TABLE private.coordinator_chapter_counts (
