@@ -23,10 +23,10 @@ def stats_health(conn: psycopg.Connection) -> dict[str, Any]:
     return conn.execute("select public.stats_health()").fetchone()[0]
 
 
-def utc_minute(moment: str | None) -> str:
+def utc_minute(moment: str | None, *, suffix: str = " UTC") -> str:
     if moment is None:
         return ""
-    return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M") + suffix
 
 
 def duration(seconds: float | None) -> str:
@@ -46,26 +46,31 @@ def duration(seconds: float | None) -> str:
 
 
 def print_health(console: Console, health: dict[str, Any]) -> None:
-    verdict = "healthy" if health["healthy"] else "UNHEALTHY"
-    console.print(f"statistics layer: {verdict} (checked {utc_minute(health['checked_at'])})",
-                  markup=False, highlight=False)
-    for problem in health["problems"]:
-        console.print(f"  problem: {problem}", markup=False, highlight=False)
+    def line(text: str) -> None:
+        # Values are data, never markup; long lines wrap at the console's width.
+        console.print(text, markup=False, highlight=False)
 
-    print_table(console, ["view", "last refresh", Column("age", "right"), "last failure"], [
-        (view["view_name"], utc_minute(view["refreshed_at"]), duration(view["age_s"]),
-         f"{utc_minute(view['last_failure_at'])}: {view['last_failure']}" if view["last_failure_at"] else "none")
-        for view in health["views"]], title="Refreshes (kept 7 days)")
+    verdict = "healthy" if health["healthy"] else "UNHEALTHY"
+    line(f"statistics layer: {verdict} (checked {utc_minute(health['checked_at'])})")
+    for problem in health["problems"]:
+        line(f"problem: {problem}")
+
+    print_table(console, ["view", "refreshed", Column("age", "right"), "last failed"], [
+        (view["view_name"], utc_minute(view["refreshed_at"], suffix=""), duration(view["age_s"]),
+         utc_minute(view["last_failure_at"], suffix="") or "none")
+        for view in health["views"]], title="Last successful refresh and last failure (UTC; failures kept 7 days)")
+    for view in health["views"]:
+        if view["last_failure"]:
+            line(f"last failure of {view['view_name']}: {view['last_failure']}")
 
     log = health["log"]
     oldest = (f"oldest {utc_minute(log['oldest_entry_at'])} ({duration(log['oldest_entry_age_s'])} ago)"
               if log["oldest_entry_at"] else "empty")
-    console.print(f"change log: {log['entries']:,} entries, {log['chapter_days']:,} chapter-days, {oldest}; "
-                  f"threshold {log['threshold']:,}", markup=False, highlight=False)
+    line(f"change log: {log['entries']:,} entries, {log['chapter_days']:,} chapter-days, {oldest}; "
+         f"threshold {log['threshold']:,}")
 
     print_table(console, ["cron job", "schedule", "last finished run", "status"], [
         (job["jobname"],
          "missing" if job["active"] is None else job["schedule"] + ("" if job["active"] else " (inactive)"),
-         utc_minute(job["last_start"]) or "none yet",
-         (job["last_status"] or "") + (f": {job['last_message']}" if job["last_status"] == "failed" else ""))
-        for job in health["cron_jobs"]], title="pg_cron jobs")
+         utc_minute(job["last_start"], suffix="") or "none yet", job["last_status"] or "")
+        for job in health["cron_jobs"]], title="pg_cron jobs (UTC)")

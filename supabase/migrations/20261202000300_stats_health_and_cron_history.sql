@@ -30,9 +30,9 @@ comment on function private.stats_cron_jobs() is
   'The names of the pg_cron jobs this project schedules.';
 
 -- Runs as the jobs' owner (pg_cron runs a job as the user who scheduled it). pg_cron grants
--- DELETE on cron.job_run_details to everyone and lets each user see and delete only the runs
--- of their own jobs (row security, username = current_user), so hosted Supabase's postgres,
--- no superuser, prunes exactly the runs it owns.
+-- DELETE on cron.job_run_details to everyone, its row security limiting a role without
+-- BYPASSRLS to the runs of its own jobs; hosted Supabase's postgres holds every privilege on
+-- cron's tables. Either way the delete reaches only this project's jobs, by name.
 create function private.prune_stats_cron_history(kept interval default interval '7 days') returns bigint
 language sql
 set search_path = ''
