@@ -58,16 +58,16 @@ def print_health(console: Console, health: dict[str, Any]) -> None:
     print_table(console, ["view", "refreshed", Column("age", "right"), "last failed"], [
         (view["view_name"], utc_minute(view["refreshed_at"], suffix=""), duration(view["age_s"]),
          utc_minute(view["last_failure_at"], suffix="") or "none")
-        for view in health["views"]], title="Last successful refresh and last failure (UTC; failures kept 7 days)")
+        for view in health["views"]], title="Refreshes (UTC)")
     for view in health["views"]:
         if view["last_failure"]:
             line(f"last failure of {view['view_name']}: {view['last_failure']}")
 
     log = health["log"]
-    oldest = (f"oldest {utc_minute(log['oldest_entry_at'])} ({duration(log['oldest_entry_age_s'])} ago)"
-              if log["oldest_entry_at"] else "empty")
-    line(f"change log: {log['entries']:,} entries, {log['chapter_days']:,} chapter-days, {oldest}; "
+    line(f"change log: {log['entries']:,} entries, {log['chapter_days']:,} chapter-days; "
          f"threshold {log['threshold']:,}")
+    if log["oldest_entry_at"]:
+        line(f"  oldest entry: {utc_minute(log['oldest_entry_at'])} ({duration(log['oldest_entry_age_s'])} ago)")
 
     print_table(console, ["cron job", "schedule", "last finished run", "status"], [
         (job["jobname"],
