@@ -65,12 +65,14 @@ def run_cli(*args: str, home: Path, **variables: str) -> subprocess.CompletedPro
 
 
 def new_home_folder():
+    """A new temporary home; the cluster in it is destroyed afterwards."""
     home = Path(tempfile.mkdtemp(prefix="peerstats-"))
     yield home
     Cluster(home).destroy()
 
 
 new_home = pytest.fixture(new_home_folder)
+# One home for the per-variable tests: created by the first, stopped before each.
 home_of_this_module = pytest.fixture(new_home_folder, scope="module")
 
 
@@ -98,9 +100,6 @@ def test_the_demo_on_a_new_home_ignores_every_wrong_libpq_variable_at_once(new_h
 
 def test_an_explicit_database_url_still_follows_libpq(new_home, db_url):
     # The user named the database; PGOPTIONS, like every libpq variable, applies to it.
-    result = run_cli("db", "status", home=new_home, DATABASE_URL=db_url,
-                     PGOPTIONS="-c no_such_setting.at_all=on -c search_path=")
     refused = run_cli("db", "status", home=new_home, DATABASE_URL=db_url, PGOPTIONS="-c statement_timeout=nonsense")
-    assert result.returncode == 0, result.stderr
     assert refused.returncode == 1 and "statement_timeout" in refused.stderr
     assert not Cluster(new_home).is_initialized()
