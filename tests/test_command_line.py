@@ -288,4 +288,4 @@ def test_db_and_local_status_are_readable_at_80_columns_and_take_json(migrated, 
     monkeypatch.setenv("PEERSTATS_HOME", str(home))
     code, out, _ = run_in_process(monkeypatch, capfd, "local", "status", "--json")
     assert code == 0 and json.loads(out) == {
-        "home": str(home), "state": "not created yet", "url": f"postgresql://postgres@/postgres?host={home}/run"}
+        "home": str(home), "state": "not created yet", "url": f"postgresql://postgres@/postgres?host={home}/run&port=5432"}

@@ -1,6 +1,7 @@
 """The lints of Supabase's database linter named by the contract (0010, 0013, 0016, 0028, 0029)
 and those a hosted deploy reported (0001 unindexed foreign keys, 0006 multiple permissive
-policies, 0014 extension in public), run as queries (tests/sql/supabase_security_lints.sql)."""
+policies, 0014 extension in public, and at INFO level 0008 row security without a policy), run
+as queries (tests/sql/supabase_security_lints.sql)."""
 
 from __future__ import annotations
 
@@ -46,11 +47,14 @@ def test_the_lints_find_what_they_look_for(migrated, conn):
                      "using (true)")
         conn.execute("create policy narrowed on private.lint_probe_policies as restrictive for update "
                      "to authenticated using (x > 0)")
+        conn.execute("create table private.lint_probe_no_policy (x integer)")
+        conn.execute("alter table private.lint_probe_no_policy enable row level security")
         conn.execute("create extension pgcrypto with schema public")
         findings = lint(conn, "public")
         assert [finding for finding in findings if finding not in findings_before] == [
             ("0001_unindexed_foreign_keys", "private.lint_probe_child lint_probe_child_parent_id_fkey"),
             ("0006_multiple_permissive_policies", "private.lint_probe_policies authenticated SELECT"),
+            ("0008_rls_enabled_no_policy", "private.lint_probe_no_policy"),
             ("0010_security_definer_view", "public.lint_probe_view"),
             ("0013_rls_disabled_in_public", "public.lint_probe_table"),
             ("0014_extension_in_public", "pgcrypto"),

@@ -280,8 +280,9 @@ def test_the_supabase_pieces_have_supabase_attributes(migrated, conn):
     roles = {name: attrs for name, *attrs in conn.execute(
         "select rolname, rolcanlogin, rolinherit, rolbypassrls from pg_roles "
         "where rolname in ('anon', 'authenticated', 'service_role')")}
-    assert roles == {"anon": [False, False, False], "authenticated": [False, False, False],
-                     "service_role": [False, False, True]}
+    # INHERIT, as Supabase has made them since its migration 20230529180330.
+    assert roles == {"anon": [False, True, False], "authenticated": [False, True, False],
+                     "service_role": [False, True, True]}
     assert conn.execute("select format_type(atttypid, atttypmod) from pg_attribute "
                         "where attrelid = 'auth.users'::regclass and attname = 'id'").fetchone()[0] == "uuid"
     user_id = "00000000-0000-4000-8000-0000000000f1"

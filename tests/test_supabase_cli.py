@@ -9,6 +9,7 @@ puts the pinned CLI in .tools; without it these tests fail, they never skip.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -20,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from psycopg import sql
+from psycopg import errors, sql
 
 from conftest import SQL_DIR
 from peerstats import database
 from peerstats.cluster import Cluster, throwaway_cluster
 from peerstats.migrations import Runner, discover
+from peerstats.postgrest import request
 
 REPO = Path(__file__).resolve().parents[1]
 SUPABASE_CLI = REPO / ".tools" / "node_modules" / ".bin" / "supabase"
@@ -254,3 +256,42 @@ def test_db_lint_finds_nothing_at_warning_level(deployed):
 def test_db_up_on_a_plain_postgresql_creates_pg_cron_in_pg_catalog(migrated, conn):
     assert conn.execute("select extnamespace::regnamespace::text from pg_extension "
                         "where extname = 'pg_cron'").fetchone() == ("pg_catalog",)
+
+
+def test_status_health_and_the_history_pruning_work_as_postgres(deployed):
+    """As hosted Supabase's postgres (no superuser, pg_cron's row security on its history):
+    `peerstats status` judges, a monitor asks through the API as service_role, and the prune
+    job's command deletes exactly this project's week-old runs."""
+    hosted = deployed
+    healthy = peerstats("status", "--json", url=hosted.postgres_url)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert json.loads(healthy.stdout)["problems"] == []
+
+    with database.connect(hosted.postgres_url) as conn:
+        assert request(conn, "service_role", "select public.stats_health()")[0][0]["healthy"] is True
+        for role in ("anon", "authenticated"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                request(conn, role, "select public.stats_health()")
+        # Supabase's role timeout applies to an API read as authenticated.
+        assert request(conn, "authenticated", "show statement_timeout") == [("8s",)]
+
+        schedule, command = conn.execute(
+            "select schedule, command from cron.job where jobname = 'prune-stats-cron-history'").fetchone()
+        conn.execute("select cron.unschedule('prune-stats-cron-history')")
+        try:
+            missing = peerstats("status", url=hosted.postgres_url)
+            assert missing.returncode == 1
+            assert "problem: cron job prune-stats-cron-history is missing" in missing.stdout
+        finally:
+            conn.execute("select cron.schedule('prune-stats-cron-history', %s, %s)", (schedule, command))
+
+        conn.execute((SQL_DIR / "cron_history_of_eight_and_six_days.sql").read_text())
+        ours = "(select jobid from cron.job where jobname = any (private.stats_cron_jobs()))"
+        assert conn.execute(f"select count(*) from cron.job_run_details where jobid in {ours} "
+                            "and return_message = '8 days'").fetchone()[0] == 3
+    # pg_cron runs the command as the job's user, postgres, without an application_name.
+    with database.connect(hosted.postgres_url, application_name="") as job:
+        assert job.execute(command).fetchone()[0] == 3
+    with database.connect(hosted.postgres_url) as conn:
+        assert conn.execute(f"select return_message, count(*) from cron.job_run_details where jobid in {ours} "
+                            "and return_message like '%% days' group by 1").fetchall() == [("6 days", 3)]

@@ -15,7 +15,7 @@ from rich.console import Console
 from peerstats import __version__, exits
 from peerstats import bench as benchmark
 from peerstats import bench_exact
-from peerstats import bufdir, database, freshness, migrations
+from peerstats import bufdir, database, freshness, health, migrations
 from peerstats import demo as demonstration
 from peerstats import report as coordinator_report
 from peerstats import seed as seeding
@@ -205,6 +205,29 @@ def refresh(ctx: click.Context, no_wait: bool, as_json: bool) -> None:
              "" if r.refreshed_at is None else r.refreshed_at.isoformat(timespec="seconds")) for r in results])
     if any(result.status.startswith("failed") for result in results):
         raise PeerstatsError("a view failed to refresh (see the table above)")
+
+
+@app.command("status")
+@JSON_OPTION
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Health of the statistics layer; exit 1 when unhealthy (public.stats_health()).
+
+    Per view its last successful refresh and the last failure, the change log's size and oldest
+    entry, and this project's pg_cron jobs with their last finished runs. Unhealthy when a view
+    has had no successful refresh for over two hours, a cron job is missing, inactive or
+    failing, or the log has stayed past its threshold for over 15 minutes.
+    """
+    with database.connect(url_of(ctx)) as conn:
+        verdict = health.stats_health(conn)
+    if as_json:
+        emit_json(verdict)
+    else:
+        health.print_health(console, verdict)
+    if not verdict["healthy"]:
+        count = len(verdict["problems"])
+        raise PeerstatsError(f"unhealthy: {count} problem{'s' if count != 1 else ''}"
+                             + ("" if as_json else " (see above)"))
 
 
 @app.command("seed")

@@ -11,6 +11,12 @@ Unix socket); connections over TCP must give a password (scram-sha-256).
 Any number of peerstats commands may start at once on a stopped or brand-new cluster: an
 exclusive file lock (fcntl) on home/lock is held while one of them creates or starts it and
 waits until it accepts connections; the others wait for the lock and find it running.
+
+The user's libpq environment (PGPORT, PGHOST, PGUSER, PGOPTIONS, PGTZ, PGSERVICE, ...) is meant
+for the user's own servers, not for this one: the server programs run without any PG variable,
+the URL names socket, port, user and database, and ensure_running removes the PG variables from
+this process's environment, because libpq reads some of them (PGTZ, PGDATESTYLE, PGHOSTADDR,
+PGTARGETSESSIONATTRS, ...) over anything a URL can say.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +65,22 @@ def default_home() -> Path:
         return Path("/var/lib/peerstats")
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home) / "peerstats"
+
+
+def is_libpq_variable(name: str) -> bool:
+    # libpq's variables, and those of PostgreSQL's programs (PGDATA, PGCTLTIMEOUT), all start so.
+    return name.startswith("PG")
+
+
+def without_libpq_variables(environment: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in environment.items() if not is_libpq_variable(name)}
+
+
+def forget_libpq_environment() -> None:
+    """Remove the PG variables from this process's environment, where libpq reads them on every
+    connection: from here on the process talks to its own cluster only."""
+    for name in [name for name in os.environ if is_libpq_variable(name)]:
+        del os.environ[name]
 
 
 def postgres_bindir() -> Path:
@@ -111,9 +133,10 @@ class Cluster:
         return self.socket_url(self.superuser)
 
     def socket_url(self, user: str) -> str:
-        """The URL of database postgres as `user` over the Unix socket (trust: only the owner can reach it)."""
+        """The URL of database postgres as `user` over the Unix socket (trust: only the owner can
+        reach it). It names the port too, which names the socket file, so PGPORT cannot."""
         return (f"postgresql://{quote(user)}@/postgres?host={quote(str(self.socket_dir), safe='/')}"
-                + (f"&port={self.port}" if self.tcp_port else ""))
+                f"&port={self.port}")
 
     def tcp_url(self, user: str, password: str) -> str:
         if self.tcp_port is None:
@@ -130,7 +153,8 @@ class Cluster:
 
     def _run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         command = [*self._owner_prefix(), str(postgres_bindir() / program), *args]
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True,
+                                env=without_libpq_variables(os.environ))
         if check and result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
             raise PeerstatsError(
@@ -225,7 +249,9 @@ class Cluster:
 
     def ensure_running(self) -> str:
         """Create the cluster on first use and start it if it is down, under the lock, and wait
-        until it accepts connections; return its URL."""
+        until it accepts connections; return its URL. The process forgets its libpq environment
+        first (see the module's docstring)."""
+        forget_libpq_environment()
         with self.lock():
             if not self.is_initialized():
                 self.initialize()

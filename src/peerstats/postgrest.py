@@ -1,16 +1,20 @@
 """Requests made the way PostgREST makes them, for measuring and testing the API without PostgREST.
 
-PostgREST runs every request as one transaction that first switches to the request's role and
-publishes the JWT's claims, both transaction-locally, then runs the query. GET requests run
-read-only.
+PostgREST runs every request as one transaction that first applies the request's role's own
+settings (ALTER ROLE ... SET, such as Supabase's statement_timeout of 8 s for authenticated),
+then switches to the role and publishes the JWT's claims, all transaction-locally, then runs the
+query. GET requests run read-only.
 """
 
 from __future__ import annotations
 
 import json
+from importlib import resources
 from typing import Any
 
 import psycopg
+
+ROLE_SETTINGS = resources.files("peerstats").joinpath("sql", "postgrest_role_settings.sql").read_text()
 
 
 def claims_for(role: str, user_id: str | None = None) -> dict[str, Any]:
@@ -33,6 +37,7 @@ def request(
     with conn.transaction():
         if read_only:
             conn.execute("set transaction read only")
+        conn.execute(ROLE_SETTINGS, {"role": role})
         conn.execute(
             "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
             (role, json.dumps(claims_for(role, user_id))),

@@ -87,3 +87,10 @@ grant pg_monitor, pg_read_all_data, pg_signal_backend to postgres;
 alter role anon inherit;
 alter role authenticated inherit;
 alter role service_role inherit;
+
+-- The role timeouts Supabase sets (its "Timeouts" guide): PostgREST applies the impersonated
+-- role's, so an API read as authenticated is cancelled after 8 s; authenticator's is for its own
+-- session.
+alter role anon set statement_timeout = '3s';
+alter role authenticated set statement_timeout = '8s';
+alter role authenticator set statement_timeout = '8s';

@@ -1,6 +1,6 @@
 -- The lints of Supabase's database linter (splinter, github.com/supabase/splinter, lints/*.sql)
--- that the contract names (0010, 0013, 0016, 0028, 0029) and the ones a hosted deploy reported
--- (0001, 0006, 0014), restated as one query: each row is (lint, offending object); no row means
+-- that the contract names (0010, 0013, 0016, 0028, 0029), the ones a hosted deploy reported
+-- (0001, 0006, 0014) and 0008 (an INFO finding on the change log, fixed), restated as one query: each row is (lint, offending object); no row means
 -- the database passes them. The exposed schemas are PostgREST's, read from the setting
 -- pgrst.db_schemas as the linter reads them; schemas Supabase manages itself are never reported.
 with managed_schema(nspname) as (
@@ -62,6 +62,11 @@ cross join lateral unnest(case p.polcmd when 'r' then array['SELECT'] when 'a' t
 where r.rolname not like 'pg_%' and r.rolname not like 'supabase%admin' and not r.rolbypassrls
 group by t.name, r.rolname, action.cmd
 having count(*) > 1
+union all
+select '0008_rls_enabled_no_policy', t.name
+from user_table t
+join pg_catalog.pg_class c on c.oid = t.oid
+where c.relrowsecurity and not exists (select from pg_catalog.pg_policy p where p.polrelid = t.oid)
 union all
 select '0010_security_definer_view', r.name
 from api_relation r

@@ -1,19 +1,24 @@
 -- What a Supabase database provides and a plain PostgreSQL lacks, created only where missing:
--- the API roles, the auth schema with auth.users and auth.uid(), and Supabase's default
--- privileges (which grant every new table, view and function in public to the API roles, so
--- the migrations must revoke explicitly what the API may not have). On a real Supabase
--- database every object below already exists and nothing is touched.
+-- the API roles as Supabase has them today (anon, authenticated and service_role INHERIT, since
+-- its migration 20230529180330) with their statement timeouts (3 s for anon, 8 s for
+-- authenticated, which PostgREST applies to every request), the auth schema with auth.users and
+-- auth.uid(), and Supabase's default privileges (which grant every new table, view and function
+-- in public to the API roles, so the migrations must revoke explicitly what the API may not
+-- have). On a real Supabase database every object and setting below already exists and nothing
+-- is touched.
 
 do $shim$
+declare
+  api_timeout record;
 begin
   if not exists (select from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
+    create role anon nologin inherit;
   end if;
   if not exists (select from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
+    create role authenticated nologin inherit;
   end if;
   if not exists (select from pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
+    create role service_role nologin inherit bypassrls;
   end if;
   -- PostgREST logs in as authenticator and switches to the request's role.
   if not exists (select from pg_roles where rolname = 'authenticator') then
@@ -29,6 +34,15 @@ begin
     alter default privileges for role postgres in schema public
       grant all on sequences to anon, authenticated, service_role;
   end if;
+
+  -- PostgREST applies a role's settings for every database (pg_roles.rolconfig) to each request
+  -- made as that role; Supabase sets these two.
+  for api_timeout in select * from (values ('anon', '3s'), ('authenticated', '8s')) as t(role_name, timeout) loop
+    if not exists (select from pg_roles, unnest(rolconfig) as setting
+                   where rolname = api_timeout.role_name and setting like 'statement\_timeout=%') then
+      execute format('alter role %I set statement_timeout = %L', api_timeout.role_name, api_timeout.timeout);
+    end if;
+  end loop;
 
   if not exists (select from pg_namespace where nspname = 'auth') then
     create schema auth;
