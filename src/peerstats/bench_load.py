@@ -220,9 +220,9 @@ def cron_runs(conn: psycopg.Connection, since: datetime) -> list[dict[str, Any]]
 
 
 def refresh_runs(conn: psycopg.Connection, since: datetime) -> list[dict[str, Any]]:
-    return [{"requested_by": who, "status": status, "started_s": round(float(at), 1)} for who, status, at in conn.execute(
-        "select requested_by, status, extract(epoch from started_at - %s) from private.refresh_runs"
-        " where started_at >= %s order by started_at", (since, since))]
+    rows = conn.execute("select requested_by, status, extract(epoch from started_at - %s) from private.refresh_runs"
+                        " where started_at >= %s order by started_at", (since, since)).fetchall()
+    return [{"requested_by": who, "status": status, "started_s": round(float(at), 1)} for who, status, at in rows]
 
 
 def run(*, activities: int, duration: float, sessions: int, write_rate: float, sample_every: float,
