@@ -313,9 +313,13 @@ def draw(document: dict[str, Any], threads: list[LoadThread], monitor: Monitor) 
     for refresh in document["refreshes"]:
         for axes in (latency_axes, log_axes):
             axes.axvline(refresh["started_s"], color="grey", linestyle="--", linewidth=1)
+    # The exactness checks read the plain views, a load of their own: shaded while they ran.
+    for sample in monitor.samples:
+        latency_axes.axvspan(sample.at_s, sample.at_s + sample.exactness_ms / 1000, color="grey", alpha=0.12,
+                             linewidth=0)
     log_axes.plot([s.at_s for s in monitor.samples], [s.log_entries for s in monitor.samples], marker="o")
     log_axes.set_ylabel("dirty-key log entries")
-    log_axes.set_xlabel("seconds into the load (dashed: a refresh started)")
+    log_axes.set_xlabel("seconds into the load (dashed: a refresh started; shaded: an exactness check ran)")
     parameters = document["parameters"]
     figure.suptitle(f"{parameters['activities']:,} activities, {parameters['sessions']} dashboards, "
                     f"{parameters['write_rate']:g} inserts/s", fontweight="bold")
