@@ -38,6 +38,11 @@ def test_a_tiny_load_reads_exactly_with_no_error_while_mentors_write(tmp_path):
         # Every session loads its dashboard at least every 4 s.
         assert figures["requests"] >= 5 * 20 // 4, endpoint
         assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"], endpoint
+    # Latency over time, per 30 s window, adds up to the whole run's requests.
+    assert [window["from_s"] for window in document["over_time"]] == [0, 30][:len(document["over_time"])]
+    for endpoint, figures in document["endpoints"].items():
+        assert sum(window[endpoint]["requests"] for window in document["over_time"] if endpoint in window) \
+            == figures["requests"]
     writes = document["writes"]
     assert 0.9 * 20 * 20 <= writes["done"] <= 20 * 20 + 1 and writes["p50_ms"] > 0
     exactness = document["exactness"]

@@ -55,6 +55,8 @@ WRITE_DAYS_BACK = 30
 INSERT_AS_MENTOR = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
                     "duration_minutes) values (%s, %s, %s, now() - make_interval(mins => %s), 30)")
 LOG_ROWS_PRINTED = 8
+# The JSON's latency over time: percentiles per window of this many seconds.
+WINDOW_SECONDS = 30
 
 
 @dataclass
@@ -276,6 +278,11 @@ def report(conn: psycopg.Connection, since: datetime, elapsed: float, dashboards
     for dashboard in dashboards:
         chapters_per_session[dashboard.chapters] = chapters_per_session.get(dashboard.chapters, 0) + 1
     writes = timelines.get("insert", [])
+    windows: dict[int, dict[str, list[float]]] = {}
+    for thread in threads:
+        for name, points in thread.outcome.timeline.items():
+            for at, ms in points:
+                windows.setdefault(int(at // WINDOW_SECONDS), {}).setdefault(name, []).append(ms)
     return {
         "measured_at": since.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
@@ -287,6 +294,8 @@ def report(conn: psycopg.Connection, since: datetime, elapsed: float, dashboards
         "error_examples": errors[:5],
         "timeouts": sum(thread.outcome.timeouts for thread in threads),
         "writes": {"done": len(writes), "per_second": round(len(writes) / elapsed, 2), **latency(writes)},
+        "over_time": [{"from_s": index * WINDOW_SECONDS, **{name: latency(values) for name, values in by_name.items()}}
+                      for index, by_name in sorted(windows.items())],
         "refreshes": refresh_runs(conn, since),
         "cron_runs": cron_runs(conn, since),
         "log": [asdict(sample) for sample in monitor.samples],
