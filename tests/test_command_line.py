@@ -27,8 +27,8 @@ REQUIRED_VALUES = {"--activities": "10", "--year": "2025",
                    "--coordinator": "00000000-0000-0000-0000-000000000001", "--output": "report.html",
                    "--reason": "a correction"}
 # Commands that never use --database-url's database: the embedded cluster's, and the
-# benchmark on a throwaway cluster of its own.
-NO_DATABASE_URL = {("local", "start"), ("local", "stop"), ("local", "status"), ("bench",)}
+# benchmarks on a throwaway cluster of their own.
+NO_DATABASE_URL = {("local", "start"), ("local", "stop"), ("local", "status"), ("bench",), ("bench", "load")}
 # Commands whose output is not a report: the export is JSON or CSV already; the worker only logs.
 NOT_REPORTING = {("bufdir", "export"), ("worker",)}
 

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from peerstats import __version__, exits
 from peerstats import bench as benchmark
-from peerstats import bench_exact
+from peerstats import bench_exact, bench_load
 from peerstats import bufdir, database, freshness, health, migrations
 from peerstats import demo as demonstration
 from peerstats import report as coordinator_report
@@ -399,6 +399,45 @@ def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: 
         console_for(as_json).print(f"wrote {output}")
     if not result.target_met:
         raise PeerstatsError("a probe was not visible to the first read after its commit")
+
+
+@bench.command("load")
+@click.option("--activities", type=click.IntRange(1, seeding.MAX_ACTIVITIES), default=1_000_000, show_default=True,
+              help="Activities seeded before the load.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=300, show_default=True,
+              help="Seconds of load.")
+@click.option("--sessions", type=click.IntRange(1, 80), default=50, show_default=True,
+              help="Dashboards open at once, each a coordinator of one to five chapters.")
+@click.option("--write-rate", type=click.FloatRange(min=0, min_open=True), default=20, show_default=True,
+              help="Activities mentors insert a second through the API.")
+@click.option("--sample-every", type=click.FloatRange(min=1), default=15, show_default=True,
+              help="Seconds between two samples of the log's size and of exactness.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="bench-load.json",
+              show_default=True, help="Where to write the figures (JSON).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="bench-load.png",
+              show_default=True, help="Where to draw the latency over time (PNG).")
+@JSON_OPTION
+def bench_load_command(activities: int, duration: float, sessions: int, write_rate: float, sample_every: float,
+                       output: pathlib.Path, plot: pathlib.Path, as_json: bool) -> None:
+    """Dashboards under load: many coordinators reading while mentors write and pg_cron runs.
+
+    On a throwaway cluster of its own: seeds, then for --duration seconds runs --sessions
+    dashboards (each loads its three 12-month endpoints through the API every 2 to 4 s),
+    mentors inserting --write-rate activities a second through the API, and the pg_cron jobs.
+    Prints p50, p95, p99 and max per endpoint, errors, timeouts, writes, refreshes, the log's
+    size and exactness (API against plain views) over time; exit 1 on an error, a timeout or
+    a difference.
+    """
+    out = console_for(as_json)
+    document = bench_load.run(activities=activities, duration=duration, sessions=sessions, write_rate=write_rate,
+                              sample_every=sample_every, output=output, plot=plot, console=out)
+    if as_json:
+        emit_json(document)
+    else:
+        bench_load.print_report(console, document)
+    missed = bench_load.failures(document)
+    if missed:
+        raise PeerstatsError("under load: " + ", ".join(missed))
 
 
 @app.group("bufdir")

@@ -172,7 +172,7 @@ class Cluster:
             return False
         return self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
 
-    def initialize(self) -> None:
+    def _make_home(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         if os.geteuid() == 0:
@@ -187,16 +187,37 @@ class Cluster:
                 os.chown(path, owner.pw_uid, owner.pw_gid)
         for path in (self.home, self.socket_dir):
             os.chmod(path, 0o700)
-        self._run(
-            "initdb", "-D", str(self.data_dir), "-U", self.superuser, "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "--encoding=UTF8", "--locale=C.UTF-8",
-        )
+
+    def _append_settings(self) -> None:
         settings = SERVER_SETTINGS.format(
             socket_dir=self.socket_dir, port=self.port,
             listen_addresses="127.0.0.1" if self.tcp_port else "")
         # The data directory belongs to the server's user; append as that user too.
         self._append_as_owner(self.data_dir / "postgresql.conf", settings)
+
+    def initialize(self) -> None:
+        self._make_home()
+        self._run(
+            "initdb", "-D", str(self.data_dir), "-U", self.superuser, "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8", "--locale=C.UTF-8",
+        )
+        self._append_settings()
+
+    def initialize_standby_of(self, primary: Cluster) -> None:
+        """Make this a hot standby of the running `primary`, as a Supabase read replica is one:
+        a base backup taken over a replication connection, then streaming replication
+        (pg_basebackup -R writes primary_conninfo and standby.signal).
+
+        initdb's defaults are all the primary needs: wal_level replica, max_wal_senders 10,
+        and a `local replication` line in pg_hba.conf. The copied postgresql.conf names the
+        primary's socket and port; this cluster's own, appended after them, take precedence.
+        """
+        self._make_home()
+        self._run("pg_basebackup", "-D", str(self.data_dir), "-h", str(primary.socket_dir),
+                  "-p", str(primary.port), "-U", primary.superuser,
+                  "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast")
+        self._append_settings()
 
     def _append_as_owner(self, path: Path, text: str) -> None:
         command = [*self._owner_prefix(), "tee", "-a", str(path)]
@@ -216,6 +237,11 @@ class Cluster:
                 return False
             self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60")
             return True
+
+    def crash(self) -> None:
+        """End the server as a crash would: every process at once, no checkpoint, no clean
+        shutdown record; the next start recovers from the write-ahead log."""
+        self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "immediate", "-w", "-t", "60")
 
     def restart(self) -> None:
         self._run(
@@ -266,12 +292,17 @@ class Cluster:
 
 
 @contextmanager
-def throwaway_cluster(*, superuser: str = "postgres", tcp: bool = False) -> Iterator[Cluster]:
+def throwaway_cluster(*, superuser: str = "postgres", tcp: bool = False,
+                      standby_of: Cluster | None = None) -> Iterator[Cluster]:
     """A running cluster in a new temporary folder, removed on exit: for tests and benchmarks
-    that must not touch the user's. With `tcp` it also listens on a free port of 127.0.0.1."""
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="peerstats-")), superuser=superuser,
+    that must not touch the user's. With `tcp` it also listens on a free port of 127.0.0.1;
+    with `standby_of` it is a hot standby streaming from that running cluster."""
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="peerstats-")),
+                      superuser=standby_of.superuser if standby_of else superuser,
                       tcp_port=free_tcp_port() if tcp else None)
     try:
+        if standby_of is not None:
+            cluster.initialize_standby_of(standby_of)
         cluster.ensure_running()
         yield cluster
     finally:
