@@ -424,7 +424,7 @@ def validate(conn: psycopg.Connection, *, year: int | None = None, with_referenc
         load_reference(conn)
         reference_checks = check_reference(conn)
     validation = reconcile(conn, year)
-    years = [year] if year is not None else sorted({row.year for row in validation.rows})
+    years = [year] if year is not None else sorted({row.year for row in validation.rows} | set(reported_years(conn)))
     submissions = [s for y in years if (s := stored_submission(conn, y)) is not None]
     return replace(validation, reference_checks=reference_checks, submissions=submissions,
                    submission_differences=[d for s in submissions
@@ -464,6 +464,14 @@ def refusal_as_error() -> Iterator[None]:
         yield
     except psycopg.errors.CheckViolation as refusal:
         raise PeerstatsError(refusal.diag.message_primary or str(refusal)) from refusal
+
+
+def reported_years(conn: psycopg.Connection) -> list[int]:
+    """Every year whose reporting status is not open (closed or reopened), whatever rows it has
+    left: a closed year whose figures went to zero must still be compared with its submission."""
+    if conn.execute("select to_regclass('private.reporting_years') is null").fetchone()[0]:
+        return []
+    return [row[0] for row in conn.execute("select year from private.reporting_years where status <> 'open' order by year")]
 
 
 def stored_submission(conn: psycopg.Connection, year: int) -> Submission | None:
