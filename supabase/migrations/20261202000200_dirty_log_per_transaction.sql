@@ -116,11 +116,11 @@ begin
 end
 $$;
 
--- Before an update of activity_types that sets counts_in_stats: a SHARE lock on activities, held to
--- the end of the transaction, waits for the writers of activities in flight and holds off new ones, so the
--- switch's log (private.log_retyped_activities) sees every activity of the type. Taken before
--- the type's row is updated, so an insert that locks that row FOR SHARE (above) never waits
--- for it while holding activities.
+-- Before an update of activity_types that sets counts_in_stats: a SHARE lock on activities,
+-- held to the end of the transaction, waits for the writers of activities in flight and holds
+-- off new ones, so the switch's log (private.log_retyped_activities) sees every activity of
+-- the type. Taken before the type's row is updated, so an insert that locks that row FOR SHARE
+-- (above) never waits for it while holding activities.
 --
 -- At READ COMMITTED the log's query takes a snapshot after this lock, which sees every activity.
 -- At REPEATABLE READ and SERIALIZABLE the transaction's snapshot may predate a writer that
