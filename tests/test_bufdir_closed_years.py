@@ -70,3 +70,22 @@ def test_a_correction_after_reopening_is_named_by_validate(reference, conn):  # 
     assert report["ok"] is False
     assert [s["status"] for s in report["submissions"]] == ["reopened"]
     assert len(report["submission_differences"]) == 3
+
+
+def test_validate_without_a_year_checks_a_reported_year_left_with_no_counted_activity(reference, conn):  # noqa: F811
+    """A closed or reopened year is compared with its submission whatever rows it has left: here every
+    2024 activity is soft-deleted in a reopened year, so 2024 has no counted activity and no dashboard
+    row, and validate without --year still names every chapter's figures that went to zero."""
+    bufdir.close_year(conn, 2024, "tester")
+    bufdir.reopen_year(conn, 2024, "every registration of 2024 was withdrawn", "tester")
+    request(conn, "service_role", "update public.activities set deleted_at = now()"
+            " where recorded_at >= '2024-01-01' and recorded_at < '2025-01-01'", read_only=False)
+    assert conn.execute("select count(*) from private.counted_activities where recorded_at >= '2024-01-01'"
+                        " and recorded_at < '2025-01-01'").fetchone()[0] == 0
+    everything = peerstats(reference, "bufdir", "validate")
+    assert everything.returncode == 1
+    assert "from the submission stored when the year was closed" in everything.stderr
+    assert "2024 Bergen total_hours: submitted 2.27, export now" in " ".join(everything.stdout.split())
+    report = json.loads(peerstats(reference, "bufdir", "validate", "--json").stdout)
+    assert [s["year"] for s in report["submissions"]] == [2024]
+    assert {d["year"] for d in report["submission_differences"]} == {2024}

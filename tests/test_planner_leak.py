@@ -78,3 +78,20 @@ def test_estimates_reveal_no_chapter_mentor_or_activity(analyzed_before_the_migr
     after = estimates(conn)
     leaks = {query: values for query, values in after.items() if len(set(values)) != 1}
     assert leaks == {}
+
+
+def rows_removed(node: dict) -> int:
+    return node.get("Rows Removed by Filter", 0) + sum(rows_removed(child) for child in node.get("Plans", []))
+
+
+def test_an_executed_plan_counts_the_rows_row_security_hides(migrated, conn):
+    """Why PostgREST's plan output must stay off for the API roles (verify S3): EXPLAIN ANALYZE runs the
+    query, and its counters tell a signed-in user with no chapter how many activities each chapter has,
+    exactly, though row security returns none of them."""
+    conn.execute((SQL_DIR / "chapters_of_10_and_10000.sql").read_text())
+    conn.execute("insert into auth.users (id, email) values (%s, 'nobody@leak.test') on conflict do nothing", (NOBODY,))
+    for chapter, size in ((SMALL, 10), (BIG, 10_000), (MISSING, 0)):
+        query = "explain (analyze, format json) select * from public.activities where chapter_id = %s"
+        plan = request(conn, "authenticated", query, (chapter,), user_id=NOBODY)[0][0]
+        plan = (plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]
+        assert (plan["Actual Rows"], rows_removed(plan)) == (0, size)

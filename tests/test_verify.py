@@ -12,6 +12,8 @@ import pytest
 
 from conftest import migrate_afresh
 from peerstats import database, verify
+from peerstats.verify import rights
+from peerstats.verify.common import Context
 from peerstats.seed import seed
 from readability import NARROW, assert_readable_at_80
 
@@ -92,10 +94,37 @@ def test_a_slower_schedule_and_a_leaked_grant_fail_their_rows_but_an_unrefreshed
         # A change the views have not seen: verify refreshes first, so they must catch up.
         conn.execute("update public.activities set duration_minutes = duration_minutes + 1"
                      " where id = (select id from private.counted_activities order by id limit 1)")
-    report = verify.verify(seeded)
+        # PostgREST would serve executed plans, which count any chapter's rows (docs/security.md).
+        conn.execute("alter role authenticator in database postgres set pgrst.db_plan_enabled = 'true'")
+    try:
+        report = verify.verify(seeded)
+    finally:
+        with database.connect(seeded) as conn:
+            conn.execute("alter role authenticator in database postgres reset pgrst.db_plan_enabled")
     failed = {c.ref for c in report.failures}
-    assert failed == {"AC8", "S1"}, report.summary()
+    assert failed == {"AC8", "S1", "S3"}, report.summary()
     assert "not every hour" in next(c.measured for c in report.failures if c.ref == "AC8")
+    assert next(c.measured for c in report.failures if c.ref == "S3") == "true (postgres)"
+
+
+@pytest.mark.parametrize(("settings", "passes", "measured"), [
+    ((), True, "not set on authenticator"),
+    (("in database postgres set pgrst.db_plan_enabled = 'false'",), True, "false (postgres)"),
+    (("set pgrst.db_plan_enabled = 'on'",), False, "on (every database)"),
+    (("set pgrst.db_plan_enabled = 'false'", "in database postgres set pgrst.db_plan_enabled = 'true'"), False,
+     "false (every database); true (postgres)"),
+    (("in database template1 set pgrst.db_plan_enabled = 'true'",), True, "not set on authenticator"),
+])
+def test_s3_reads_the_plan_setting_of_the_role_postgrest_logs_in_as(db_url, conn, settings, passes, measured):
+    try:
+        for setting in settings:
+            conn.execute(f"alter role authenticator {setting}")
+        [criterion] = rights.plan_output_off(Context(db_url, conn))
+    finally:
+        conn.execute("alter role authenticator reset pgrst.db_plan_enabled")
+        for database_name in ("postgres", "template1"):
+            conn.execute(f"alter role authenticator in database {database_name} reset pgrst.db_plan_enabled")
+    assert (criterion.passed, criterion.measured) == (passes, measured)
 
 
 def test_an_empty_database_is_told_to_seed_first(migrated):

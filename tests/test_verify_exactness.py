@@ -46,7 +46,7 @@ def test_e1_fails_when_a_change_escapes_the_log(seeded):
 def test_e2_fails_when_the_log_is_past_its_threshold(seeded):
     conn = seeded
     conn.execute("insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)"
-                 " select pg_current_xact_id(), m.chapter_id, m.id, current_date"
+                 " select pg_current_xact_id(), m.chapter_id, m.id, current_date - g"
                  " from public.peer_mentors m, generate_series(0, private.dirty_keys_threshold() / 24) g")
     assert passed(exactness.dirty_log_size(conn)) == [False]
     # The every-minute job's function folds it in and records a threshold refresh, which E3 reports.
@@ -54,6 +54,26 @@ def test_e2_fails_when_the_log_is_past_its_threshold(seeded):
     assert passed(exactness.dirty_log_size(conn)) == [True]
     job = exactness.threshold_refresh(conn)
     assert passed(job) == [True] and "last threshold refresh" in job[0].measured and "(refreshed)" in job[0].measured
+
+
+def test_e2_fails_when_one_chapter_has_more_dirty_days_than_its_threshold(seeded):
+    """Few entries, but more days of one chapter than the threshold: each read of that chapter
+    recomputes every one of them, so the job refreshes."""
+    conn = seeded
+    conn.execute("insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)"
+                 " select pg_current_xact_id(), m.chapter_id, m.id, current_date - g"
+                 " from (select id, chapter_id from public.peer_mentors order by id limit 1) m,"
+                 " generate_series(1, private.dirty_days_threshold()) g")
+    [within] = exactness.dirty_log_size(conn)
+    assert within.passed and within.details["most_dirty_days_of_a_chapter"] == within.details["days_threshold"]
+    assert conn.execute("select private.refresh_stats_views_if_dirty()").fetchone()[0].startswith("below")
+    conn.execute("insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)"
+                 " select pg_current_xact_id(), chapter_id, id, current_date"
+                 " from public.peer_mentors order by id limit 1")
+    [past] = exactness.dirty_log_size(conn)
+    assert not past.passed and past.details["entries"] == past.details["days_threshold"] + 1
+    assert conn.execute("select private.refresh_stats_views_if_dirty()").fetchone()[0].startswith("refreshed")
+    assert passed(exactness.dirty_log_size(conn)) == [True]
 
 
 def test_e3_fails_without_the_threshold_job(seeded):

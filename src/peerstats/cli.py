@@ -469,7 +469,8 @@ def bufdir_export(ctx: click.Context, year: int, output_format: str, output: Opt
 
 
 @bufdir_app.command("validate")
-@click.option("--year", type=BUFDIR_YEAR, help="UTC calendar year; default: every year with data.")
+@click.option("--year", type=BUFDIR_YEAR,
+              help="UTC calendar year; default: every year with data, and every closed or reopened year.")
 @click.option("--reference", is_flag=True,
               help="First load the shipped reference dataset into this empty database, refresh, and check "
                    "the export against its hand-written expected files.")

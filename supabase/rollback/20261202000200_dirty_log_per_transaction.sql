@@ -138,5 +138,5 @@ end
 $$;
 comment on function private.refresh_stats_views_if_dirty() is
   'Called every minute by pg_cron (job refresh-stats-views-if-dirty): refreshes when private.stats_dirty_keys holds more than private.dirty_keys_threshold() entries.';
-drop function private.dirty_chapter_days(bigint);
+drop function private.most_dirty_days_of_a_chapter();
 drop function private.dirty_days_threshold();

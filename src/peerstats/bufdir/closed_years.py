@@ -64,6 +64,14 @@ def refusal_as_error() -> Iterator[None]:
         raise PeerstatsError(refusal.diag.message_primary or str(refusal)) from refusal
 
 
+def reported_years(conn: psycopg.Connection) -> list[int]:
+    """Every year whose reporting status is not open (closed or reopened), whatever rows it has
+    left: a closed year whose figures went to zero must still be compared with its submission."""
+    if conn.execute("select to_regclass('private.reporting_years') is null").fetchone()[0]:
+        return []
+    return [row[0] for row in conn.execute("select year from private.reporting_years where status <> 'open' order by year")]
+
+
 def stored_submission(conn: psycopg.Connection, year: int) -> Submission | None:
     """The latest submission of a year that is closed or reopened; None for an open year."""
     if conn.execute("select to_regclass('private.bufdir_submissions') is null").fetchone()[0]:

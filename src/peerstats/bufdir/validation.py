@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from peerstats.bufdir.closed_years import Submission, stored_submission
+from peerstats.bufdir.closed_years import Submission, reported_years, stored_submission
 from peerstats.bufdir.export import (
     ChapterFigures, TypeFigures, export_json, export_year, json_hours, packaged_text, published_hours,
     require_export_function, utc_text,
@@ -257,7 +257,7 @@ def validate(conn: psycopg.Connection, *, year: int | None = None, with_referenc
         load_reference(conn)
         reference_checks = check_reference(conn)
     validation = reconcile(conn, year)
-    years = [year] if year is not None else sorted({row.year for row in validation.rows})
+    years = [year] if year is not None else sorted({row.year for row in validation.rows} | set(reported_years(conn)))
     submissions = [s for y in years if (s := stored_submission(conn, y)) is not None]
     return replace(validation, reference_checks=reference_checks, submissions=submissions,
                    submission_differences=[d for s in submissions

@@ -1,7 +1,8 @@
 -- Writes the statistics have not folded in yet, for `peerstats bench`: one single-row INSERT
--- statement per activity (so the dirty-key log grows by one entry per statement, as it does
--- under single-row writes from the app), by random mentors in their home chapters, of a
--- counting type, dated at random over the last `peerstats.bench_days` days.
+-- per activity, each its own transaction as each request of the app is (so the dirty-key log
+-- grows by one entry per insert, as it does under the app's single-row writes), by random
+-- mentors in their home chapters, of a counting type, dated at random over the last
+-- `peerstats.bench_days` days. Run outside a transaction block, so it may commit.
 -- Parameters (set_config before this runs): peerstats.bench_rows, peerstats.bench_days.
 do $$
 declare
@@ -20,6 +21,7 @@ begin
            1 + floor(random() * 120)::integer
     from public.peer_mentors m
     where m.id = mentor;
+    commit;
   end loop;
 end
 $$;

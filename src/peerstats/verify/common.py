@@ -21,7 +21,7 @@ INDEX_SCAN_NODES = frozenset({"Index Scan", "Index Only Scan", "Bitmap Index Sca
 API_ROLES = ("anon", "authenticated")
 # Order of the report: the spec's acceptance criteria, then its performance, regression and
 # security requirements, then the exact API's (exactness).
-SPEC_ORDER = ("AC1", "AC2", "AC3", "AC4", "AC5", "AC6", "AC7", "AC8", "P1", "P2", "R1", "S1", "S2", "E1", "E2", "E3")
+SPEC_ORDER = ("AC1", "AC2", "AC3", "AC4", "AC5", "AC6", "AC7", "AC8", "P1", "P2", "R1", "S1", "S2", "S3", "E1", "E2", "E3")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Rights: the API roles cannot read the materialized views (S1), the API views grant exactly
 what the plain views grant (S1), and only the owner and service_role can refresh (S2), from
-the catalog and from attempts made as the API roles (rolled back)."""
+the catalog and from attempts made as the API roles (rolled back); PostgREST serves no executed
+plans to the API roles (S3), as far as the database says."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from peerstats import postgrest
 from peerstats.verify.common import API_ROLES, VIEWS, Check, Context, Criterion
 
 REFRESH_FUNCTION = "public.refresh_stats_views(boolean)"
+# PostgREST reads its in-database configuration from the settings of the role it logs in as.
+AUTHENTICATOR = "authenticator"
+PLAN_SETTING = "pgrst.db_plan_enabled"
+# PostgREST's false values; any other value may turn plan output on.
+PLAN_OFF_VALUES = frozenset({"false", "off", "no", "0"})
 
 
 def api_roles_cannot_read(context: Context) -> list[Criterion]:
@@ -73,8 +79,28 @@ def refresh_only_by_service_role(context: Context) -> list[Criterion]:
                            "attempts": attempts})]
 
 
+def plan_output_off(context: Context) -> list[Criterion]:
+    """EXPLAIN (ANALYZE) served by PostgREST would tell any signed-in user a chapter's exact row counts
+    (see docs/security.md): the setting that turns it on must be absent or false on the role PostgREST
+    logs in as, for every database and this one. A setting in PostgREST's own configuration file or
+    environment is not visible from the database."""
+    rows = context.conn.execute(
+        "select coalesce(d.datname, 'every database'), substr(c, length(%s) + 2)"
+        " from pg_catalog.pg_db_role_setting s cross join unnest(s.setconfig) c"
+        " left join pg_catalog.pg_database d on d.oid = s.setdatabase"
+        " where s.setrole = (select oid from pg_catalog.pg_roles where rolname = %s)"
+        " and (s.setdatabase = 0 or d.datname = current_database()) and c like %s || '=%%'"
+        " order by 1", (PLAN_SETTING, AUTHENTICATOR, PLAN_SETTING)).fetchall()
+    on = [(where, value) for where, value in rows if value.strip().lower() not in PLAN_OFF_VALUES]
+    measured = "; ".join(f"{value} ({where})" for where, value in rows) or f"not set on {AUTHENTICATOR}"
+    return [Criterion("S3", f"PostgREST plan output off for the API roles ({PLAN_SETTING})", measured,
+                      "absent or false", not on,
+                      {"role": AUTHENTICATOR, "settings": [{"database": w, "value": v} for w, v in rows]})]
+
+
 CHECKS = [
     Check("S1", "materialized views unreadable by the API roles", "no SELECT", api_roles_cannot_read),
     Check("S1", "API grants equal the plain views'", "equal", api_grants_match_plain),
     Check("S2", "refresh only by the service role", "refused", refresh_only_by_service_role),
+    Check("S3", "PostgREST plan output", "off", plan_output_off),
 ]
