@@ -7,17 +7,19 @@
 -- chapter-level ones never show a partial aggregate (only the chapters the caller coordinates).
 
 CREATE FUNCTION private.caller_sees_every_chapter() RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select coalesce((
+begin
+  return coalesce((
     select r.rolsuper or r.rolbypassrls
     from pg_catalog.pg_roles r
     where r.rolname = case pg_catalog.current_setting('role')
                         when 'none' then session_user
                         else pg_catalog.current_setting('role')
                       end
-  ), false)
+  ), false);
+end
 $$;
 
 REVOKE ALL ON FUNCTION private.caller_sees_every_chapter() FROM PUBLIC;
@@ -25,14 +27,15 @@ GRANT ALL ON FUNCTION private.caller_sees_every_chapter() TO authenticated;
 GRANT ALL ON FUNCTION private.caller_sees_every_chapter() TO service_role;
 
 CREATE FUNCTION private.stats_chapter_ids() RETURNS uuid[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select case
-    when private.caller_sees_every_chapter()
-      then (select coalesce(array_agg(c.id), '{}') from public.chapters c)
-    else private.coordinated_chapter_ids()
-  end
+begin
+  if private.caller_sees_every_chapter() then
+    return (select coalesce(pg_catalog.array_agg(c.id), '{}') from public.chapters c);
+  end if;
+  return private.coordinated_chapter_ids();
+end
 $$;
 
 REVOKE ALL ON FUNCTION private.stats_chapter_ids() FROM PUBLIC;
