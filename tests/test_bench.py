@@ -23,9 +23,10 @@ def bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
     output = tmp_path / "figures.json"
-    # 21,000 pending inserts: just past the threshold, so the every-minute job refreshes.
+    # 21,000 pending inserts: just past the threshold, so the every-minute job refreshes. The
+    # realistic profile (2 chapters, 20 mentors, 5 years at this size); the default differs only in those.
     result = bench("--sizes", "2500", "--hour-of-writes", "21000", "--write-statements", "100", "--output", str(output),
-                   cwd=tmp_path)
+                   "--profile", "realistic", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "rows/s" in result.stdout and str(output) in " ".join(result.stdout.split())
     assert_readable_at_80(result.stdout, "speedup", "mv_activity_time_series", "time series", "one chapter, API")
@@ -33,6 +34,7 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
     assert document["machine"]["cpus"] >= 1 and document["server"]["server_version"].startswith("15")
     assert [size["activities"] for size in document["sizes"]] == [2500]
     for size in document["sizes"]:
+        assert size["profile"] == "realistic" and size["shape"] == {"chapters": 2, "mentors": 20, "years": 5}
         seeded = size["seed"]
         assert seeded["seconds"] > 0 and seeded["rows_per_second"] > 0
         assert seeded["backend_peak_rss_kib"] >= seeded["backend_peak_rss_kib_before"] > 0
@@ -65,6 +67,8 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
     (["--sizes", "0"], ["--sizes"]),
     (["--sizes", "1000,-5"], ["--sizes"]),
     (["--sizes", ""], ["--sizes"]),
+    (["--profile", "huge"], ["--profile", "huge"]),
+    (["--profile", ""], ["--profile"]),
     (["--output", "/nonexistent-folder/figures.json"], ["cannot write"]),
 ])
 def test_bad_input_gets_one_line_and_a_non_zero_exit(tmp_path, arguments, words):

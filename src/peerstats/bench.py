@@ -14,6 +14,7 @@ process's own peak (ru_maxrss) is reported beside it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -37,8 +38,6 @@ from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 
 DEFAULT_SIZES = (100_000, 1_000_000)
-# The seeded span; "one day of writes at the seeded rate" is activities / (365 * SEED_YEARS).
-SEED_YEARS = 2
 REFRESH_RUNS = 3
 SHORT_NAMES = {"mv_peer_mentor_stats": "mentor", "mv_chapter_stats": "chapter", "mv_activity_time_series": "time series"}
 
@@ -135,13 +134,16 @@ def bench_queries(conn: psycopg.Connection, scope: verify.Scope) -> list[dict[st
 
 
 def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
-               write_statements: int) -> dict[str, Any]:
-    console.rule(f"{activities:,} activities")
+               write_statements: int, profile: str) -> dict[str, Any]:
+    shape = seeding.shape_of(profile, activities)
+    console.rule(f"{activities:,} activities, {profile} profile: {shape.chapters:,} chapters, "
+                 f"{shape.mentors:,} mentors, {shape.years} years")
     with database.connect(url, application_name="peerstats bench") as conn:
         migrations.apply_all(conn, afresh=True)
         backend = conn.info.backend_pid
         before_kib = peak_rss_kib(backend)
-        result = seeding.seed_with_progress(conn, console, activities=activities, years=SEED_YEARS)
+        result = seeding.seed_with_progress(conn, console, activities=activities, chapters=shape.chapters,
+                                            mentors=shape.mentors, years=shape.years)
         seeded = {"seconds": round(result.seconds, 2), "rows_per_second": round(result.rows_per_second),
                   "backend_peak_rss_kib": peak_rss_kib(backend), "backend_peak_rss_kib_before": before_kib,
                   "python_peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
@@ -155,18 +157,19 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
             queries = bench_queries(conn, scope)
         counted = conn.execute("select count(*) from private.counted_activities").fetchone()[0]
         with console.status("timing the API with changes pending, then the threshold refresh"):
-            pending = bench_exact.pending_reads(conn, scope, activities=activities, years=SEED_YEARS,
+            pending = bench_exact.pending_reads(conn, scope, activities=activities, years=shape.years,
                                                 hour_of_writes=hour_of_writes)
         with console.status("timing single-row inserts with and without the statistics triggers"):
             writes = bench_exact.write_cost(conn, url, write_statements)
-    figures = {"activities": activities, "counted_activities": counted, "seed": seeded, "refresh": refreshed,
+    figures = {"activities": activities, "profile": profile, "shape": dataclasses.asdict(shape),
+               "counted_activities": counted, "seed": seeded, "refresh": refreshed,
                "queries": queries, "pending_reads": pending, "writes": writes}
     print_size(console, figures)
     return figures
 
 
 def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int,
-        write_statements: int) -> dict[str, Any]:
+        write_statements: int, profile: str = "default") -> dict[str, Any]:
     """Measure every size on a new throwaway cluster, print the tables and write `output` (JSON)."""
     check_writable(output)
     console.print("[dim]creating a throwaway PostgreSQL cluster[/dim]")
@@ -177,7 +180,8 @@ def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int
                 " where name in ('server_version', 'shared_buffers', 'work_mem', 'max_parallel_workers_per_gather')"
             ).fetchall())
         started = datetime.now(timezone.utc)
-        results = [bench_size(cluster.url, size, console, hour_of_writes, write_statements) for size in sizes]
+        results = [bench_size(cluster.url, size, console, hour_of_writes, write_statements, profile)
+                   for size in sizes]
     document = {
         "measured_at": started.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
