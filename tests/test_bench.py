@@ -48,6 +48,10 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
             # Rounded to one decimal: off by up to 0.05, beside the timings' own rounding.
             assert row["speedup_p50"] == pytest.approx(row["plain"]["p50_ms"] / row["materialized"]["p50_ms"],
                                                        rel=0.1, abs=0.05)
+        multi = size["multi_chapter"]
+        assert multi["chapters"] >= 1 and set(multi["endpoints"]) == {v.name for v in verify.VIEWS}
+        for row in multi["endpoints"].values():
+            assert row["ratio_p50"] == pytest.approx(row["all"]["p50_ms"] / row["one"]["p50_ms"], rel=0.02)
         pending = size["pending_reads"]
         states = list(pending["states"].values())
         assert [state["dirty_keys"] > 0 for state in states] == [False, True, True, False]
@@ -58,6 +62,9 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
             states[2]["api"]["p50_ms"] / states[2]["plain"]["p50_ms"], rel=0.01)
         assert [cost["writers"] for cost in size["writes"]] == [1, 4]
         assert all(cost["with_triggers_per_s"] > 0 and cost["without_triggers_per_s"] > 0 for cost in size["writes"])
+        bulk = size["bulk_insert"]
+        assert bulk["rows"] == 5000 and bulk["api_ms"] > 0 and bulk["owner_ms"] > 0 and len(bulk["pair_ratios"]) == 3
+        assert bulk["ratio"] == pytest.approx(sorted(bulk["pair_ratios"])[1], abs=0.01)
     # On a cluster of its own, removed afterwards.
     assert not Path(document["throwaway_cluster"]).exists()
 

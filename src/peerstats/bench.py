@@ -133,6 +133,25 @@ def bench_queries(conn: psycopg.Connection, scope: verify.Scope) -> list[dict[st
     return rows
 
 
+def bench_multi_chapter(conn: psycopg.Connection, scope: verify.Scope) -> dict[str, Any]:
+    """The coordinator of the most chapters (five, where the seed made one) reading 12 months of
+    all their chapters through the API, against the same read of one of them, per endpoint."""
+    user_id, chapters = conn.execute(
+        "select user_id, array_agg(chapter_id order by chapter_id) from public.coordinator_chapters"
+        " group by user_id order by count(*) desc, user_id limit 1").fetchone()
+    start, end = scope.twelve_months
+    endpoints = {}
+    for view in verify.VIEWS:
+        every = verify.date_range_query(view.api_id, view.date_column, by_chapter=False)
+        one = verify.date_range_query(view.api_id, view.date_column, by_chapter=True)
+        all_of_them = measure(lambda: postgrest.request(conn, "authenticated", every, (start, end), user_id=user_id))
+        one_of_them = measure(lambda: postgrest.request(conn, "authenticated", one, (chapters[0], start, end),
+                                                        user_id=user_id))
+        endpoints[view.name] = {"all": all_of_them.as_dict(), "one": one_of_them.as_dict(),
+                                "ratio_p50": round(all_of_them.p50 / one_of_them.p50, 2)}
+    return {"chapters": len(chapters), "endpoints": endpoints}
+
+
 def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
                write_statements: int, profile: str) -> dict[str, Any]:
     shape = seeding.shape_of(profile, activities)
@@ -155,15 +174,18 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
         with console.status("timing the dashboard queries"):
             scope = verify.measure_scope(conn)
             queries = bench_queries(conn, scope)
+            multi_chapter = bench_multi_chapter(conn, scope)
         counted = conn.execute("select count(*) from private.counted_activities").fetchone()[0]
         with console.status("timing the API with changes pending, then the threshold refresh"):
             pending = bench_exact.pending_reads(conn, scope, activities=activities, years=shape.years,
                                                 hour_of_writes=hour_of_writes)
         with console.status("timing single-row inserts with and without the statistics triggers"):
             writes = bench_exact.write_cost(conn, url, write_statements)
+        with console.status(f"timing a mentor's {bench_exact.BULK_ROWS:,}-row insert, through the API and as the owner"):
+            bulk = bench_exact.bulk_insert_cost(conn)
     figures = {"activities": activities, "profile": profile, "shape": dataclasses.asdict(shape),
                "counted_activities": counted, "seed": seeded, "refresh": refreshed,
-               "queries": queries, "pending_reads": pending, "writes": writes}
+               "queries": queries, "multi_chapter": multi_chapter, "pending_reads": pending, "writes": writes, "bulk_insert": bulk}
     print_size(console, figures)
     return figures
 
@@ -217,4 +239,12 @@ def print_size(console: Console, figures: dict[str, Any]) -> None:
                   f"{row['speedup_p50']:,.1f}×" if row["speedup_p50"] else "-")
                  for row in figures["queries"]],
                 title="dashboard queries, ms at the client (API: as the chapter's coordinator)")
-    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"])
+    multi = figures["multi_chapter"]
+    print_table(console, ["view", Column(f"all {multi['chapters']} p50/p95", "right"),
+                          Column("one p50/p95", "right"), Column("ratio", "right")],
+                [(SHORT_NAMES[name], f"{row['all']['p50_ms']:.2f} / {row['all']['p95_ms']:.2f}",
+                  f"{row['one']['p50_ms']:.2f} / {row['one']['p95_ms']:.2f}", f"{row['ratio_p50']:.2f}")
+                 for name, row in multi["endpoints"].items()],
+                title=f"12 months through the API by the coordinator of {multi['chapters']} chapters: all of "
+                      "them against one, ms (target: ratio at most 1.5)")
+    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"], figures["bulk_insert"])
