@@ -1,4 +1,6 @@
--- The exact API's reads with one caller check and one look at the dirty-key log per request.
+-- The exact API at the cost of the release before it: reads with one caller check and one
+-- look at the dirty-key log per request, and a refresh that recomputes the mentor-day grain
+-- only where the log says it changed (see "The mentor-day grain" below).
 --
 -- Migration 20261127000100 made each API view call a function per chapter of the caller, so
 -- a dashboard's "chapter_id = X" filter reaches the chapter list before any recomputation.
@@ -103,6 +105,198 @@ $$;
 comment on function private.caller_sees_chapter(uuid) is
   'Whether the caller may read the chapter-level statistics of the chapter: they coordinate it, or their role bypasses row security (as private.stats_chapter_ids()).';
 
+-- --- The mentor-day grain, maintained from the log ---------------------------------------------
+-- Migration 20261127000100 made the mentor-day grain a fourth materialized view, refreshed
+-- whole with the other three: its concurrent refresh diffs one row per chapter, mentor and
+-- day (139,831 rows on 1.27M activities) and took 1.9 of the refresh's 5.9 s at 1M. As a table
+-- it is kept up to date from the log instead: each refresh recomputes only the chapter-days
+-- the log names (the entries it is about to remove), with private.live_chapter_days(), the
+-- same recomputation the reads make. Its cost follows the changed chapter-days, not the data.
+--
+-- Why that is exact: a chapter-day not named by an entry the refresh removes is unchanged
+-- since the last refresh that recomputed it, or is named by an entry that stays (its writer
+-- committed after the refresh's snapshot), which every read recomputes live. The
+-- recomputation reads with a snapshot at least as new as the refresh's, so it holds at least
+-- every change the removed entries stand for. A change that bypasses the log (its triggers
+-- disabled, TRUNCATE) is outside that: TRUNCATE rebuilds the table (below), and
+-- private.rebuild_peer_mentor_days() rebuilds it by hand.
+create table private.peer_mentor_days (
+  chapter_id uuid not null,
+  peer_mentor_id uuid not null,
+  bucket_date date not null,
+  activity_count bigint not null,
+  minutes bigint not null,
+  -- Led by the chapter: reads look up a chapter's mentor-months by mentor and day range.
+  constraint peer_mentor_days_pkey primary key (chapter_id, peer_mentor_id, bucket_date)
+);
+comment on table private.peer_mentor_days is
+  'Counted activities and minutes per chapter, mentor and UTC day: the grain the exact API recomputes changed mentor-months from. Not read by clients. Kept up to date by public.refresh_stats_views() from the chapter-days named in private.stats_dirty_keys; the API merges it with the changes logged since.';
+alter table private.peer_mentor_days enable row level security;
+revoke all on private.peer_mentor_days from public, anon, authenticated, service_role;
+-- As of the view's last refresh, as the log expects: the entries since stay, and the next
+-- refresh recomputes their chapter-days.
+insert into private.peer_mentor_days (chapter_id, peer_mentor_id, bucket_date, activity_count, minutes)
+select chapter_id, peer_mentor_id, bucket_date, activity_count, minutes from private.mv_peer_mentor_days;
+drop materialized view private.mv_peer_mentor_days;
+delete from public.stats_freshness where view_name = 'mv_peer_mentor_days';
+
+create function private.rebuild_peer_mentor_days() returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  -- DELETE, not TRUNCATE: readers keep reading the rows until this transaction commits.
+  delete from private.peer_mentor_days;
+  insert into private.peer_mentor_days (chapter_id, peer_mentor_id, bucket_date, activity_count, minutes)
+  select c.chapter_id, c.peer_mentor_id, (c.recorded_at at time zone 'UTC')::date, count(*),
+         (sum(c.duration_minutes))::bigint
+  from private.counted_activities c
+  group by 1, 2, 3;
+end
+$$;
+comment on function private.rebuild_peer_mentor_days() is
+  'Recomputes private.peer_mentor_days whole from private.counted_activities: after a TRUNCATE, after changes made with the log''s triggers disabled, and for a refresh that folds more chapter-days than a rebuild costs.';
+
+-- Recompute the chapter-days of the log entries visible in `folded` (the refresh's snapshot).
+-- Past rebuild_above chapter-days (a bulk load), one pass over the activities costs less than
+-- a range scan per chapter-day: at 1M activities a rebuild takes about as long as 10,000
+-- chapter-days one by one.
+create function private.fold_into_peer_mentor_days(folded pg_snapshot) returns void
+language plpgsql
+security definer
+set search_path = ''
+set jit = off
+as $$
+declare
+  rebuild_above constant integer := 10000;
+  chapters uuid[];
+  days date[];
+begin
+  select coalesce(pg_catalog.array_agg(k.chapter_id), '{}'), coalesce(pg_catalog.array_agg(k.bucket_date), '{}')
+    into chapters, days
+  from (
+    select distinct l.chapter_id, l.bucket_date
+    from private.stats_dirty_keys l
+    where pg_catalog.pg_visible_in_snapshot(l.xid, folded)
+  ) k;
+  if pg_catalog.cardinality(chapters) > rebuild_above then
+    perform private.rebuild_peer_mentor_days();
+    return;
+  end if;
+  delete from private.peer_mentor_days d
+  using rows from (pg_catalog.unnest(chapters), pg_catalog.unnest(days)) as f (chapter_id, bucket_date)
+  where d.chapter_id = f.chapter_id and d.bucket_date = f.bucket_date;
+  insert into private.peer_mentor_days (chapter_id, peer_mentor_id, bucket_date, activity_count, minutes)
+  select c.chapter_id, l.peer_mentor_id, l.bucket_date, l.activity_count, l.minutes
+  from (
+    select f.chapter_id, pg_catalog.array_agg(f.bucket_date) as days
+    from rows from (pg_catalog.unnest(chapters), pg_catalog.unnest(days)) as f (chapter_id, bucket_date)
+    group by f.chapter_id
+  ) c
+  cross join lateral private.live_chapter_days(c.chapter_id, c.days) l;
+end
+$$;
+comment on function private.fold_into_peer_mentor_days(pg_snapshot) is
+  'Called by public.refresh_stats_views(): recomputes in private.peer_mentor_days the chapter-days of the private.stats_dirty_keys entries visible in the given snapshot (all of it, by private.rebuild_peer_mentor_days(), past 10,000 chapter-days).';
+revoke all on function private.rebuild_peer_mentor_days(), private.fold_into_peer_mentor_days(pg_snapshot)
+  from public, anon, authenticated, service_role;
+
+-- The refresh of migration 20261127000100 with the mentor-day grain folded from the log
+-- instead of refreshed whole. Unchanged otherwise.
+create or replace function public.refresh_stats_views(wait boolean default true)
+returns table (view_name text, refreshed_at timestamptz, refresh_ms numeric, status text)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  refresh_lock constant bigint := 7351046002;
+  views constant text[] := array['mv_activity_time_series', 'mv_chapter_stats', 'mv_peer_mentor_stats'];
+  called_at constant timestamptz := pg_catalog.clock_timestamp();
+  run_started timestamptz;
+  started timestamptz;
+  folded pg_snapshot;
+  outcomes text[] := '{}'::text[];
+  -- pg_cron's background workers set no application_name.
+  requester constant text := coalesce(nullif(pg_catalog.current_setting('application_name'), ''),
+                                      'pg_cron or unnamed client (' || session_user || ')');
+begin
+  if not pg_catalog.pg_try_advisory_xact_lock(refresh_lock) then
+    if not wait then
+      raise notice 'refresh_stats_views: skipped, another refresh is running';
+      insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
+      values (requester, 0, called_at, called_at, 'skipped');
+      foreach view_name in array views loop
+        refreshed_at := null; refresh_ms := null; status := 'skipped';
+        return next;
+      end loop;
+      return;
+    end if;
+    raise notice 'refresh_stats_views: another refresh is running, waiting for it';
+    perform pg_catalog.pg_advisory_xact_lock(refresh_lock);
+    raise notice 'refresh_stats_views: waited % ms',
+      round(extract(epoch from pg_catalog.clock_timestamp() - called_at) * 1000, 1);
+  end if;
+  run_started := pg_catalog.clock_timestamp();
+  folded := pg_catalog.pg_current_snapshot();
+
+  -- The mentor-day grain first, from the log: only the chapter-days it names.
+  begin
+    perform private.fold_into_peer_mentor_days(folded);
+  exception when others then
+    raise warning 'refresh_stats_views: peer_mentor_days failed: %', sqlerrm;
+    outcomes := outcomes || ('peer_mentor_days failed: ' || sqlerrm);
+  end;
+
+  foreach view_name in array views loop
+    started := pg_catalog.clock_timestamp();
+    begin
+      execute pg_catalog.format('refresh materialized view concurrently private.%I', view_name);
+      refreshed_at := started;
+      refresh_ms := round(extract(epoch from pg_catalog.clock_timestamp() - started) * 1000, 3);
+      status := 'refreshed';
+      insert into public.stats_freshness as f (view_name, refreshed_at, refresh_ms)
+      values (refresh_stats_views.view_name, refresh_stats_views.refreshed_at, refresh_stats_views.refresh_ms)
+      on conflict on constraint stats_freshness_pkey do update
+        set refreshed_at = excluded.refreshed_at, refresh_ms = excluded.refresh_ms;
+    exception when others then
+      raise warning 'refresh_stats_views: % failed: %', view_name, sqlerrm;
+      refreshed_at := null; refresh_ms := null; status := 'failed: ' || sqlerrm;
+      outcomes := outcomes || (view_name || ' ' || status);
+    end;
+    return next;
+  end loop;
+
+  if pg_catalog.cardinality(outcomes) = 0 then
+    delete from private.stats_dirty_keys d where pg_catalog.pg_visible_in_snapshot(d.xid, folded);
+  end if;
+  delete from private.refresh_runs r where r.started_at < called_at - interval '7 days';
+  insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
+  values (requester,
+          round(extract(epoch from run_started - called_at) * 1000, 3),
+          run_started, pg_catalog.clock_timestamp(),
+          case when pg_catalog.cardinality(outcomes) = 0 then 'refreshed'
+               else pg_catalog.array_to_string(outcomes, '; ') end);
+end
+$$;
+
+comment on function public.refresh_stats_views(boolean) is
+  'Refreshes the three materialized statistics views CONCURRENTLY, recomputes in private.peer_mentor_days the chapter-days the log names, records public.stats_freshness and removes from private.stats_dirty_keys the entries the refresh folded in. Executable by service_role and the owner only. Two never run at once: wait => true waits for a running refresh, wait => false skips.';
+
+-- TRUNCATE logs no keys: the mentor-day grain is rebuilt (to empty) with the views.
+create or replace function private.refresh_after_truncate() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.rebuild_peer_mentor_days();
+  perform public.refresh_stats_views();
+  return null;
+end
+$$;
+
 -- The distinct logged keys (mentor, UTC day) of each of the given chapters, in one query.
 -- With only_mentors, only those mentors' keys: a mentor reading their own rows in a chapter
 -- they do not coordinate learns nothing of the others' days.
@@ -183,7 +377,7 @@ comment on function private.peer_mentor_stats_chapters() is
   'The chapters the caller reads rows of public.peer_mentor_stats in, each with its keys in private.stats_dirty_keys: every chapter of private.stats_chapter_ids() with all its keys, and the other chapters where the caller''s own mentor row has figures with the caller''s keys only.';
 
 -- The mentor-months of a chapter with a logged key, as they are now: the clean days from
--- mv_peer_mentor_days, every changed day of the chapter live. activity_count 0 means nothing
+-- private.peer_mentor_days, every changed day of the chapter live. activity_count 0 means nothing
 -- counts there any more (the materialized row, if any, must not be shown).
 create function private.changed_peer_mentor_months(chapter uuid, key_mentors uuid[], key_days date[])
 returns table (peer_mentor_id uuid, month_start date, activity_count bigint, minutes bigint)
@@ -213,7 +407,7 @@ begin
   from changed m
   cross join lateral (
     select (sum(r.activity_count))::bigint as activity_count, (sum(r.minutes))::bigint as minutes
-    from private.mv_peer_mentor_days r
+    from private.peer_mentor_days r
     where r.chapter_id = chapter
       and r.peer_mentor_id = m.peer_mentor_id
       and r.bucket_date >= m.month_start
@@ -230,7 +424,7 @@ begin
 end
 $$;
 comment on function private.changed_peer_mentor_months(uuid, uuid[], date[]) is
-  'The chapter''s mentor-months with one of the given keys (mentor, UTC day), as they are now: clean days from private.mv_peer_mentor_days plus changed days from private.live_chapter_days().';
+  'The chapter''s mentor-months with one of the given keys (mentor, UTC day), as they are now: clean days from private.peer_mentor_days plus changed days from private.live_chapter_days().';
 
 create function private.activity_time_series_of(chapter uuid, key_days date[])
 returns table (bucket_date date, activity_count bigint, total_hours numeric)

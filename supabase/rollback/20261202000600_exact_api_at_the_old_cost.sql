@@ -1,5 +1,6 @@
--- Down: back to the reads of migration 20261127000100, one caller check and one look at the
--- log per chapter. Base tables and their rows, the log and the materialized views are left alone.
+-- Down: back to the reads and the refresh of migration 20261127000100: one caller check and
+-- one look at the log per chapter, the mentor-day grain a materialized view refreshed whole.
+-- Base tables and their rows, the log and the three views of the contract are left alone.
 
 -- The refresh's lock first, as the up script takes it.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
@@ -14,6 +15,117 @@ drop function private.changed_peer_mentor_months(uuid, uuid[], date[]);
 drop function private.stats_chapters();
 drop function private.peer_mentor_stats_chapters();
 drop function private.chapter_keys(uuid[], uuid[]);
+
+-- The mentor-day grain back as the materialized view of migration 20261127000100, refreshed
+-- whole with the other three; recomputed from the activities here, so at least as new as the
+-- log expects.
+create materialized view private.mv_peer_mentor_days as
+select c.chapter_id,
+       c.peer_mentor_id,
+       (c.recorded_at at time zone 'UTC')::date as bucket_date,
+       count(*) as activity_count,
+       (sum(c.duration_minutes))::bigint as minutes
+from private.counted_activities c
+group by 1, 2, 3
+order by 1, 2, 3
+with data;
+-- Unique (what REFRESH CONCURRENTLY needs) and led by the chapter: reads look up a chapter's
+-- mentor-months by mentor and day range.
+create unique index mv_peer_mentor_days_key on private.mv_peer_mentor_days (chapter_id, peer_mentor_id, bucket_date);
+revoke all on private.mv_peer_mentor_days from public, anon, authenticated, service_role;
+comment on materialized view private.mv_peer_mentor_days is
+  'Counted activities and minutes per chapter, mentor and UTC day: the grain the exact API recomputes changed mentor-months from. Not read by clients. STALENESS: as of its last refresh (public.stats_freshness.refreshed_at where view_name = ''mv_peer_mentor_days''); the API merges it with the changes logged since.';
+insert into public.stats_freshness (view_name, refreshed_at, refresh_ms)
+values ('mv_peer_mentor_days', pg_catalog.now(), 0);
+
+-- Its refresh and the TRUNCATE trigger as they were.
+create or replace function public.refresh_stats_views(wait boolean default true)
+returns table (view_name text, refreshed_at timestamptz, refresh_ms numeric, status text)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  refresh_lock constant bigint := 7351046002;
+  views constant text[] := array['mv_activity_time_series', 'mv_chapter_stats', 'mv_peer_mentor_stats',
+                                 'mv_peer_mentor_days'];
+  called_at constant timestamptz := pg_catalog.clock_timestamp();
+  run_started timestamptz;
+  started timestamptz;
+  folded pg_snapshot;
+  outcomes text[] := '{}'::text[];
+  -- pg_cron's background workers set no application_name.
+  requester constant text := coalesce(nullif(pg_catalog.current_setting('application_name'), ''),
+                                      'pg_cron or unnamed client (' || session_user || ')');
+begin
+  if not pg_catalog.pg_try_advisory_xact_lock(refresh_lock) then
+    if not wait then
+      raise notice 'refresh_stats_views: skipped, another refresh is running';
+      insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
+      values (requester, 0, called_at, called_at, 'skipped');
+      foreach view_name in array views loop
+        refreshed_at := null; refresh_ms := null; status := 'skipped';
+        return next;
+      end loop;
+      return;
+    end if;
+    raise notice 'refresh_stats_views: another refresh is running, waiting for it';
+    perform pg_catalog.pg_advisory_xact_lock(refresh_lock);
+    raise notice 'refresh_stats_views: waited % ms',
+      round(extract(epoch from pg_catalog.clock_timestamp() - called_at) * 1000, 1);
+  end if;
+  run_started := pg_catalog.clock_timestamp();
+  folded := pg_catalog.pg_current_snapshot();
+
+  foreach view_name in array views loop
+    started := pg_catalog.clock_timestamp();
+    begin
+      execute pg_catalog.format('refresh materialized view concurrently private.%I', view_name);
+      refreshed_at := started;
+      refresh_ms := round(extract(epoch from pg_catalog.clock_timestamp() - started) * 1000, 3);
+      status := 'refreshed';
+      insert into public.stats_freshness as f (view_name, refreshed_at, refresh_ms)
+      values (refresh_stats_views.view_name, refresh_stats_views.refreshed_at, refresh_stats_views.refresh_ms)
+      on conflict on constraint stats_freshness_pkey do update
+        set refreshed_at = excluded.refreshed_at, refresh_ms = excluded.refresh_ms;
+    exception when others then
+      raise warning 'refresh_stats_views: % failed: %', view_name, sqlerrm;
+      refreshed_at := null; refresh_ms := null; status := 'failed: ' || sqlerrm;
+      outcomes := outcomes || (view_name || ' ' || status);
+    end;
+    return next;
+  end loop;
+
+  if pg_catalog.cardinality(outcomes) = 0 then
+    delete from private.stats_dirty_keys d where pg_catalog.pg_visible_in_snapshot(d.xid, folded);
+  end if;
+  delete from private.refresh_runs r where r.started_at < called_at - interval '7 days';
+  insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
+  values (requester,
+          round(extract(epoch from run_started - called_at) * 1000, 3),
+          run_started, pg_catalog.clock_timestamp(),
+          case when pg_catalog.cardinality(outcomes) = 0 then 'refreshed'
+               else pg_catalog.array_to_string(outcomes, '; ') end);
+end
+$$;
+
+comment on function public.refresh_stats_views(boolean) is
+  'Refreshes the four materialized statistics views CONCURRENTLY, records public.stats_freshness and removes from private.stats_dirty_keys the entries the refresh folded in. Executable by service_role and the owner only. Two never run at once: wait => true waits for a running refresh, wait => false skips.';
+
+create or replace function private.refresh_after_truncate() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform public.refresh_stats_views();
+  return null;
+end
+$$;
+
+drop function private.fold_into_peer_mentor_days(pg_snapshot);
+drop function private.rebuild_peer_mentor_days();
+drop table private.peer_mentor_days;
 
 -- The caller's identity as SQL functions, as migrations 20261125000100 and 20261125000200 made them.
 create or replace function private.coordinated_chapter_ids() returns uuid[]

@@ -183,6 +183,7 @@ CREATE FUNCTION private.refresh_after_truncate() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
+  perform private.rebuild_peer_mentor_days();
   perform public.refresh_stats_views();
   return null;
 end
@@ -318,7 +319,7 @@ begin
   from changed m
   cross join lateral (
     select (sum(r.activity_count))::bigint as activity_count, (sum(r.minutes))::bigint as minutes
-    from private.mv_peer_mentor_days r
+    from private.peer_mentor_days r
     where r.chapter_id = chapter
       and r.peer_mentor_id = m.peer_mentor_id
       and r.bucket_date >= m.month_start
@@ -335,7 +336,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION private.changed_peer_mentor_months(chapter uuid, key_mentors uuid[], key_days date[]) IS 'The chapter''s mentor-months with one of the given keys (mentor, UTC day), as they are now: clean days from private.mv_peer_mentor_days plus changed days from private.live_chapter_days().';
+COMMENT ON FUNCTION private.changed_peer_mentor_months(chapter uuid, key_mentors uuid[], key_days date[]) IS 'The chapter''s mentor-months with one of the given keys (mentor, UTC day), as they are now: clean days from private.peer_mentor_days plus changed days from private.live_chapter_days().';
 
 REVOKE ALL ON FUNCTION private.changed_peer_mentor_months(chapter uuid, key_mentors uuid[], key_days date[]) FROM PUBLIC;
 
