@@ -80,7 +80,7 @@ def timed_ms(conn: psycopg.Connection, statement: sql.Composable) -> float:
 
 
 def materialized_views(conn: psycopg.Connection) -> list[str]:
-    """Every materialized view the migrations made: the contract's three and the exact API's mentor-day grain."""
+    """Every materialized view the migrations made: the contract's three."""
     return [name for (name,) in conn.execute(
         "select matviewname::text from pg_matviews where schemaname = 'private' order by 1").fetchall()]
 

@@ -71,6 +71,9 @@ ALTER TABLE ONLY private.peer_mentor_days
 
 ALTER TABLE private.peer_mentor_days ENABLE ROW LEVEL SECURITY;
 
+-- No role but the owner reads it.
+REVOKE ALL ON TABLE private.peer_mentor_days FROM PUBLIC, anon, authenticated, service_role;
+
 CREATE FUNCTION private.rebuild_peer_mentor_days() RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -163,6 +166,7 @@ begin
   end if;
   run_started := pg_catalog.clock_timestamp();
   folded := pg_catalog.pg_current_snapshot();
+
   -- The mentor-day grain first, from the log: only the chapter-days it names.
   begin
     perform private.fold_into_peer_mentor_days(folded);
@@ -170,6 +174,7 @@ begin
     raise warning 'refresh_stats_views: peer_mentor_days failed: %', sqlerrm;
     outcomes := outcomes || ('peer_mentor_days failed: ' || sqlerrm);
   end;
+
   foreach view_name in array views loop
     started := pg_catalog.clock_timestamp();
     begin
@@ -188,6 +193,7 @@ begin
     end;
     return next;
   end loop;
+
   if pg_catalog.cardinality(outcomes) = 0 then
     delete from private.stats_dirty_keys d where pg_catalog.pg_visible_in_snapshot(d.xid, folded);
   end if;
