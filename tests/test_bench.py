@@ -65,6 +65,11 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
         bulk = size["bulk_insert"]
         assert bulk["rows"] == 5000 and bulk["api_ms"] > 0 and bulk["owner_ms"] > 0 and len(bulk["pair_ratios"]) == 3
         assert bulk["ratio"] == pytest.approx(sorted(bulk["pair_ratios"])[1], abs=0.01)
+    # The plots beside the JSON, as PNG images.
+    for plot in ("figures-reads.png", "figures-writes.png"):
+        image = (tmp_path / plot).read_bytes()
+        assert image.startswith(b"\x89PNG\r\n\x1a\n") and len(image) > 10_000, plot
+        assert plot in " ".join(result.stdout.split())
     # On a cluster of its own, removed afterwards.
     assert not Path(document["throwaway_cluster"]).exists()
 

@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 from rich.console import Console
 
-from peerstats import bench_exact, database, migrations, postgrest, seed as seeding, verify
+from peerstats import bench_exact, bench_plots, database, migrations, postgrest, seed as seeding, verify
 from peerstats.latency import measure
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError, UsageProblem
@@ -192,7 +192,8 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
 
 def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int,
         write_statements: int, profile: str = "default") -> dict[str, Any]:
-    """Measure every size on a new throwaway cluster, print the tables and write `output` (JSON)."""
+    """Measure every size on a new throwaway cluster, print the tables and write `output` (JSON)
+    and the plots beside it."""
     check_writable(output)
     console.print("[dim]creating a throwaway PostgreSQL cluster[/dim]")
     with throwaway_cluster() as cluster:
@@ -215,6 +216,8 @@ def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int
     }
     output.write_text(json.dumps(document, indent=2) + "\n")
     console.print(f"results written to {output}")
+    for plot in bench_plots.write_plots(document, output):
+        console.print(f"plot written to {plot}")
     return document
 
 

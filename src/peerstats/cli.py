@@ -337,7 +337,7 @@ def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: p
 @click.option("--sizes", default=",".join(str(size) for size in benchmark.DEFAULT_SIZES), show_default=True,
               help="Activity counts to measure, separated by commas.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="bench-results.json",
-              show_default=True, help="Where to write the figures (JSON).")
+              show_default=True, help="Where to write the figures (JSON); two PNG plots go beside it.")
 @click.option("--hour-of-writes", type=click.IntRange(min=1), default=bench_exact.HOUR_OF_WRITES, show_default=True,
               help="Single-row inserts pending for the 'one hour at 20/s' read (dated over the last 3 days).")
 @click.option("--write-statements", type=click.IntRange(min=1), default=bench_exact.WRITE_STATEMENTS, show_default=True,
@@ -355,6 +355,7 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: 
     (materialized, plain, and through the API), the API's reads with changes pending and after
     the threshold refresh, and insert throughput with and without the statistics triggers, at
     each size, on a throwaway cluster of its own; it never touches the database of --database-url.
+    Beside the JSON it writes PNG plots of read latency against size and of write throughput.
     """
     if ctx.invoked_subcommand is None:
         document = benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console_for(as_json),

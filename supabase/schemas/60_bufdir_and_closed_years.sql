@@ -66,6 +66,13 @@ COMMENT ON TABLE private.reporting_year_events IS 'Every close and reopen of a r
 
 GRANT SELECT ON TABLE private.reporting_year_events TO service_role;
 
+-- One row per UTC year that has been written to: 'open', 'closed' (submitted to Bufdir: no
+-- write at all) or 'reopened' (service_role may correct it, nobody else). Every statement
+-- writing activities first makes sure its years have a row here and locks them FOR SHARE;
+
+-- closing updates the row. So a writer and a close never interleave: at READ COMMITTED the
+-- later one waits and sees the other's outcome, at REPEATABLE READ and SERIALIZABLE it gets a
+-- serialization error.
 CREATE TABLE private.reporting_years (
     year integer NOT NULL,
     status text DEFAULT 'open'::text NOT NULL,
@@ -98,6 +105,9 @@ $$;
 
 REVOKE ALL ON FUNCTION private.activities_deleted_check_years() FROM PUBLIC;
 
+-- The years a statement touches: those of the rows it writes, old and new, and of the
+-- duplicates of the rows it changes or deletes (whether a duplicate counts depends on its
+-- original). Transition tables admit one event per trigger, hence three small functions.
 CREATE FUNCTION private.activities_inserted_check_years() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -130,6 +140,15 @@ $$;
 
 REVOKE ALL ON FUNCTION private.activities_updated_check_years() FROM PUBLIC;
 
+-- The Bufdir export: the annual figures per chapter and activity type that the national office
+-- reports to Bufdir, computed from the one counting rule (private.counted_activities) and
+-- nothing else, so the export and the dashboard can only differ by staleness.
+--
+-- The year is the UTC calendar year, the same boundary the dashboard's UTC months use:
+-- [1 January 00:00 UTC, next 1 January 00:00 UTC), written as a range on recorded_at so the
+-- (chapter_id, recorded_at) index can serve it. total_hours is sum(duration_minutes) / 60.0,
+-- exactly the views' expression; rounding for publication is the caller's (peerstats rounds
+-- to two decimals, which still tells every whole minute apart).
 CREATE FUNCTION private.bufdir_export(report_year integer) RETURNS TABLE(chapter_id uuid, chapter_name text, activity_type text, activity_count bigint, total_hours numeric, active_mentor_count bigint)
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -161,8 +180,10 @@ $$;
 COMMENT ON FUNCTION private.bufdir_export(report_year integer) IS 'Bufdir annual figures for one UTC calendar year, from private.counted_activities only: per chapter a total row (activity_type null; zeros when nothing counted) and a row per counted activity type. total_hours = sum(duration_minutes) / 60.0, unrounded. Executable by service_role and the owner only.';
 
 REVOKE ALL ON FUNCTION private.bufdir_export(report_year integer) FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.bufdir_export(report_year integer) TO service_role;
 
+-- Close a year: lock it against writers, store the export as submitted, log who and when.
 CREATE FUNCTION private.close_reporting_year(report_year integer, operator text DEFAULT NULL::text) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -192,8 +213,10 @@ end
 $$;
 
 REVOKE ALL ON FUNCTION private.close_reporting_year(report_year integer, operator text) FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.close_reporting_year(report_year integer, operator text) TO service_role;
 
+-- TRUNCATE fires no row or transition-table trigger: refused while any year is closed or reopened.
 CREATE FUNCTION private.refuse_truncate_with_closed_years() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -213,6 +236,7 @@ $$;
 
 REVOKE ALL ON FUNCTION private.refuse_truncate_with_closed_years() FROM PUBLIC;
 
+-- Whether a type counts, or its code, decides the figures of every year it was used in.
 CREATE FUNCTION private.refuse_type_changes_in_closed_years() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -286,6 +310,7 @@ end
 $$;
 
 REVOKE ALL ON FUNCTION private.reopen_reporting_year(report_year integer, reason text, operator text) FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.reopen_reporting_year(report_year integer, reason text, operator text) TO service_role;
 
 ALTER TABLE ONLY private.bufdir_submissions
