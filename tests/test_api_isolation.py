@@ -82,28 +82,71 @@ def test_anon_is_refused(conn, refreshed, endpoint):
         request(conn, "anon", f"select * from public.{endpoint}")
 
 
-@pytest.mark.parametrize("function", ["activity_time_series_of", "chapter_stats_of", "peer_mentor_stats_of"])
+# Each function behind the API with its chapter's logged keys as arguments: none, or keys a
+# caller made up (every mentor on the days of the dataset), which only choose what is recomputed.
+API_FUNCTIONS = {"activity_time_series_of": "(%s, %s::date[])", "chapter_stats_of": "(%s, %s::uuid[], %s::date[])",
+                 "peer_mentor_stats_of": "(%s, %s::uuid[], %s::date[])"}
+
+
+def made_up_keys(conn, function: str, chapter: str) -> list[tuple]:
+    """(chapter, no keys) and (chapter, every mentor on every day with an activity), as the function takes them."""
+    mentors, days = conn.execute("select array_agg(m.id), array_agg(d.day) from public.peer_mentors m"
+                                 " cross join (select distinct (recorded_at at time zone 'UTC')::date as day"
+                                 " from public.activities) d").fetchone()
+    if function == "activity_time_series_of":
+        return [(chapter, []), (chapter, days)]
+    return [(chapter, [], []), (chapter, mentors, days)]
+
+
+@pytest.mark.parametrize("function", API_FUNCTIONS)
 def test_the_functions_behind_the_api_filter_by_caller_too(conn, refreshed, function):
-    """PostgREST does not expose private, but a direct call for any chapter must not leak either."""
+    """PostgREST does not expose private, but a direct call for any chapter, with any keys, must not leak either."""
     names = {id_: name for name, id_ in refreshed.chapters.items()}
     coordinator = refreshed.users["coord.ab@peerstats.test"]
-    answered = {name for id_, name in names.items()
-                if request(conn, "authenticated", f"select * from private.{function}(%s)", (id_,), user_id=coordinator)}
+    query = f"select * from private.{function}{API_FUNCTIONS[function]}"
+    answered = {name for id_, name in names.items() for arguments in made_up_keys(conn, function, id_)
+                if request(conn, "authenticated", query, arguments, user_id=coordinator)}
     assert answered == {A, B}
     with pytest.raises(errors.InsufficientPrivilege):
-        request(conn, "anon", f"select * from private.{function}(%s)", (refreshed.chapters[A],))
+        request(conn, "anon", query, made_up_keys(conn, function, refreshed.chapters[A])[0])
 
 
 def test_a_peer_mentor_calling_the_mentor_function_for_any_chapter_gets_only_their_own_rows(conn, refreshed):
     anna = refreshed.users["anna@peerstats.test"]
+    query = f"select peer_mentor_id from private.peer_mentor_stats_of{API_FUNCTIONS['peer_mentor_stats_of']}"
     mentors = {str(r[0]) for id_ in refreshed.chapters.values()
-               for r in request(conn, "authenticated", "select peer_mentor_id from private.peer_mentor_stats_of(%s)",
-                                (id_,), user_id=anna)}
+               for arguments in made_up_keys(conn, "peer_mentor_stats_of", id_)
+               for r in request(conn, "authenticated", query, arguments, user_id=anna)}
     assert mentors == {refreshed.mentors["Anna"]}
 
 
-@pytest.mark.parametrize("function", ["chapter_dirty_keys(%s)", "live_chapter_days(%s, array[current_date])",
-                                      "changed_peer_mentor_months(%s)"])
+def test_the_chapter_lists_behind_the_api_show_a_mentor_only_their_own_keys(conn, refreshed):
+    """The log's keys name mentors and their days: a mentor who coordinates nothing gets no chapter-level
+    list, and in the chapters of their own rows only their own keys, whoever else wrote there."""
+    for mentor, chapter in (("Anna", C), ("Cato", C), ("Anna", A)):
+        conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
+                     "duration_minutes) values (%s, %s, 'visit', '2024-06-03 12:00+00', 30)",
+                     (refreshed.mentors[mentor], refreshed.chapters[chapter]))
+    anna = refreshed.users["anna@peerstats.test"]
+    assert request(conn, "authenticated", "select * from private.stats_chapters()", user_id=anna) == []
+    listed = request(conn, "authenticated", "select chapter_id, key_mentors from private.peer_mentor_stats_chapters()",
+                     user_id=anna)
+    assert {str(chapter) for chapter, _ in listed} == {refreshed.chapters[A], refreshed.chapters[C]}
+    assert {str(mentor) for _, mentors in listed for mentor in mentors} == {refreshed.mentors["Anna"]}
+    # Cato coordinates C: every key there, his and Anna's.
+    cato = refreshed.users["cato@peerstats.test"]
+    [(chapter, mentors)] = request(conn, "authenticated", "select chapter_id, key_mentors from private.stats_chapters()",
+                                   user_id=cato)
+    assert str(chapter) == refreshed.chapters[C]
+    assert {str(m) for m in mentors} == {refreshed.mentors["Anna"], refreshed.mentors["Cato"]}
+    for endpoint in ENDPOINTS:
+        for email in CALLERS:
+            assert request(conn, "authenticated", except_all_both_ways(f"public.{endpoint}", f"public.{ENDPOINTS[endpoint]}"),
+                           user_id=refreshed.users[email] if email else None) == []
+
+
+@pytest.mark.parametrize("function", ["live_chapter_days(%s, array[current_date])", "chapter_keys(array[%s::uuid])",
+                                      "changed_peer_mentor_months(%s, '{}', '{}')"])
 def test_the_unchecked_helpers_of_the_api_are_not_executable_by_signed_in_users(conn, refreshed, function):
     with pytest.raises(errors.InsufficientPrivilege, match="permission denied for function"):
         request(conn, "authenticated", f"select * from private.{function}", (refreshed.chapters[A],),

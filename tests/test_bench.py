@@ -23,9 +23,10 @@ def bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
     output = tmp_path / "figures.json"
-    # 21,000 pending inserts: just past the threshold, so the every-minute job refreshes.
+    # 21,000 pending inserts: just past the threshold, so the every-minute job refreshes. The
+    # realistic profile (2 chapters, 20 mentors, 5 years at this size); the default differs only in those.
     result = bench("--sizes", "2500", "--hour-of-writes", "21000", "--write-statements", "100", "--output", str(output),
-                   cwd=tmp_path)
+                   "--profile", "realistic", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "rows/s" in result.stdout and str(output) in " ".join(result.stdout.split())
     assert_readable_at_80(result.stdout, "speedup", "mv_activity_time_series", "time series", "one chapter, API")
@@ -33,11 +34,12 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
     assert document["machine"]["cpus"] >= 1 and document["server"]["server_version"].startswith("15")
     assert [size["activities"] for size in document["sizes"]] == [2500]
     for size in document["sizes"]:
+        assert size["profile"] == "realistic" and size["shape"] == {"chapters": 2, "mentors": 20, "years": 5}
         seeded = size["seed"]
         assert seeded["seconds"] > 0 and seeded["rows_per_second"] > 0
         assert seeded["backend_peak_rss_kib"] >= seeded["backend_peak_rss_kib_before"] > 0
         assert seeded["python_peak_rss_kib"] > 0
-        assert set(size["refresh"]["views"]) == {v.name for v in verify.VIEWS} | {"mv_peer_mentor_days"}
+        assert set(size["refresh"]["views"]) == {v.name for v in verify.VIEWS}
         assert all(t["plain_ms"] > 0 and t["concurrent_ms"] > 0 for t in size["refresh"]["views"].values())
         assert len(size["queries"]) == 9
         for row in size["queries"]:
@@ -46,6 +48,10 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
             # Rounded to one decimal: off by up to 0.05, beside the timings' own rounding.
             assert row["speedup_p50"] == pytest.approx(row["plain"]["p50_ms"] / row["materialized"]["p50_ms"],
                                                        rel=0.1, abs=0.05)
+        multi = size["multi_chapter"]
+        assert multi["chapters"] >= 1 and set(multi["endpoints"]) == {v.name for v in verify.VIEWS}
+        for row in multi["endpoints"].values():
+            assert row["ratio_p50"] == pytest.approx(row["all"]["p50_ms"] / row["one"]["p50_ms"], rel=0.02)
         pending = size["pending_reads"]
         states = list(pending["states"].values())
         # Empty; after a request of rows that count nowhere (no entry); a day; an hour; after the refresh.
@@ -59,6 +65,9 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
             states[3]["api"]["p50_ms"] / states[3]["plain"]["p50_ms"], rel=0.01)
         assert [cost["writers"] for cost in size["writes"]] == [1, 4]
         assert all(cost["with_triggers_per_s"] > 0 and cost["without_triggers_per_s"] > 0 for cost in size["writes"])
+        bulk = size["bulk_insert"]
+        assert bulk["rows"] == 5000 and bulk["api_ms"] > 0 and bulk["owner_ms"] > 0 and len(bulk["pair_ratios"]) == 3
+        assert bulk["ratio"] == pytest.approx(sorted(bulk["pair_ratios"])[1], abs=0.01)
     # The plots beside the JSON, as PNG images.
     for plot in ("figures-reads.png", "figures-writes.png"):
         image = (tmp_path / plot).read_bytes()
@@ -73,6 +82,8 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
     (["--sizes", "0"], ["--sizes"]),
     (["--sizes", "1000,-5"], ["--sizes"]),
     (["--sizes", ""], ["--sizes"]),
+    (["--profile", "huge"], ["--profile", "huge"]),
+    (["--profile", ""], ["--profile"]),
     (["--output", "/nonexistent-folder/figures.json"], ["cannot write"]),
 ])
 def test_bad_input_gets_one_line_and_a_non_zero_exit(tmp_path, arguments, words):

@@ -3,8 +3,9 @@ the migrations build: the same objects, definitions, function bodies, grants, co
 storage options, policies, triggers and pg_cron jobs. Neither can drift from the other.
 
 Both are built in the session cluster's database `postgres` (the only one with pg_cron), one
-after the other: the migrations, a snapshot; every migration rolled back, the Supabase pieces
-and the schema files applied, a snapshot; the two compared. The snapshot is `pg_dump
+after the other: the migrations, a snapshot; everything they made dropped
+(tests/sql/drop_project_objects.sql), the Supabase pieces and the schema files applied, a
+snapshot; the two compared. The snapshot is `pg_dump
 --schema-only` of the schemas public and private, split into its entries, beside catalogue
 queries for what pg_dump leaves out or states only in passing.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -86,6 +86,7 @@ def differences(left: dict[str, object], right: dict[str, object]) -> list[str]:
 
 
 def drop_project_objects(url: str) -> None:
+    """Back to what Supabase provides, whatever state a build left (one that failed included)."""
     with database.connect(url) as conn:
         conn.execute((SQL_DIR / "drop_project_objects.sql").read_text())
 

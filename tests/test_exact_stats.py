@@ -72,7 +72,19 @@ def one(conn: psycopg.Connection, query: str, params=None):
     return conn.execute(query, params).fetchone()[0]
 
 
-def test_exact_after_every_kind_of_write_without_a_refresh(seeded, conn):
+def peer_mentor_days_differences(conn: psycopg.Connection) -> list[tuple]:
+    """Rows of private.peer_mentor_days (the mentor-day grain the refresh keeps from the log) that a
+    recount from the counting rule does not give, and the other way round."""
+    kept = "select chapter_id, peer_mentor_id, bucket_date, activity_count, minutes from private.peer_mentor_days"
+    recount = ("select chapter_id, peer_mentor_id, (recorded_at at time zone 'UTC')::date, count(*),"
+               " sum(duration_minutes)::bigint from private.counted_activities group by 1, 2, 3")
+    return conn.execute(f"({kept} except all {recount}) union all ({recount} except all {kept})").fetchall()
+
+
+@pytest.mark.parametrize("refresh_after_each", [False, True], ids=["without a refresh", "with a refresh after each"])
+def test_exact_after_every_kind_of_write(seeded, conn, refresh_after_each):
+    """Without a refresh, the API merges the log; with one after each write, the refresh folds that
+    write's chapter-days into the mentor-day grain, which then equals a recount."""
     callers = seeded
     mentor = callers[2]
     assert differences(conn, callers) == {} and log_size(conn) == 0
@@ -155,14 +167,41 @@ def test_exact_after_every_kind_of_write_without_a_refresh(seeded, conn):
             assert log_size(conn) == logged_before
         else:
             assert log_size(conn) > logged_before, step
+        if refresh_after_each:
+            conn.execute("select public.refresh_stats_views()")
+            assert log_size(conn) == 0, step
+            assert peer_mentor_days_differences(conn) == [], step
+            assert differences(conn, callers) == {}, step
     assert one(conn, "select count(*) from private.counted_activities") == counted_before + 10_000  # +1 insert, -1 delete
     materialized = one(conn, "select sum(activity_count) from private.mv_activity_time_series")
-    assert materialized != counted_before + 10_000  # the views are stale; the API was exact anyway
+    if not refresh_after_each:
+        assert materialized != counted_before + 10_000  # the views are stale; the API was exact anyway
 
     conn.execute("select public.refresh_stats_views()")
     assert log_size(conn) == 0
     assert differences(conn, callers) == {}
+    assert peer_mentor_days_differences(conn) == []
     assert one(conn, "select sum(activity_count) from private.mv_activity_time_series") == counted_before + 10_000
+
+
+def test_a_refresh_rewrites_only_the_chapter_days_the_log_names(seeded, conn):
+    """The mentor-day grain's part of a refresh follows the changes: one insert rewrites the rows of
+    its chapter-day (one per mentor active there that day) and no other."""
+    chapter, mentor, day = conn.execute(
+        "select chapter_id, peer_mentor_id, bucket_date from private.peer_mentor_days"
+        " order by activity_count desc, chapter_id, peer_mentor_id, bucket_date limit 1").fetchone()
+    conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
+                 " select %s, %s, code, %s::timestamp at time zone 'UTC' + interval '12 hours', 30"
+                 " from public.activity_types where counts_in_stats order by code limit 1", (mentor, chapter, day))
+    versions = "select chapter_id, bucket_date, peer_mentor_id, xmin::text from private.peer_mentor_days"
+    before = set(conn.execute(versions).fetchall())
+    conn.execute("select public.refresh_stats_views()")
+    written = set(conn.execute(versions).fetchall()) - before
+    rewritten = sorted({(c, d, len(written)) for c, d, _, _ in written})
+    mentors_that_day = one(conn, "select count(distinct peer_mentor_id) from private.counted_activities"
+                                 " where chapter_id = %s and (recorded_at at time zone 'UTC')::date = %s", (chapter, day))
+    assert rewritten == [(chapter, day, mentors_that_day)]
+    assert peer_mentor_days_differences(conn) == [] and differences(conn, seeded) == {}
 
 
 def test_a_duplicate_of_a_soft_deleted_original_follows_the_counting_rule(seeded, conn):
@@ -190,6 +229,7 @@ def test_truncate_empties_the_views_in_the_same_transaction(seeded, conn):
     conn.execute("truncate public.activities")
     assert differences(conn, callers) == {}
     assert one(conn, "select count(*) from private.mv_peer_mentor_stats") == 0
+    assert one(conn, "select count(*) from private.peer_mentor_days") == 0
 
 
 def test_a_write_committed_while_a_refresh_runs_stays_in_the_log(seeded, conn, db_url):
@@ -234,15 +274,23 @@ PLPGSQL_FUNCTIONS = [  # (function, the trigger's relation, its new and old tran
     ("private.log_retyped_activities()", "public.activity_types", "new_rows", "old_rows"),
     ("private.hold_activity_writers()", "public.activity_types", None, None),
     ("private.refresh_after_truncate()", "public.activities", None, None),
+    ("private.rebuild_peer_mentor_days()", None, None, None),
+    ("private.fold_into_peer_mentor_days(pg_snapshot)", None, None, None),
     ("public.refresh_stats_views(boolean)", None, None, None),
     ("private.refresh_stats_views_if_dirty()", None, None, None),
-    ("private.chapter_dirty_keys(uuid)", None, None, None),
+    ("private.chapter_keys(uuid[],uuid[])", None, None, None),
+    ("private.stats_chapters()", None, None, None),
+    ("private.peer_mentor_stats_chapters()", None, None, None),
+    ("private.caller_sees_chapter(uuid)", None, None, None),
+    ("private.stats_chapter_ids()", None, None, None),
+    ("private.caller_sees_every_chapter()", None, None, None),
+    ("private.coordinated_chapter_ids()", None, None, None),
+    ("private.own_peer_mentor_ids()", None, None, None),
     ("private.live_chapter_days(uuid,date[])", None, None, None),
-    ("private.changed_peer_mentor_months(uuid)", None, None, None),
-    ("private.peer_mentor_stats_chapter_ids()", None, None, None),
-    ("private.activity_time_series_of(uuid)", None, None, None),
-    ("private.chapter_stats_of(uuid)", None, None, None),
-    ("private.peer_mentor_stats_of(uuid)", None, None, None),
+    ("private.changed_peer_mentor_months(uuid,uuid[],date[])", None, None, None),
+    ("private.activity_time_series_of(uuid,date[])", None, None, None),
+    ("private.chapter_stats_of(uuid,uuid[],date[])", None, None, None),
+    ("private.peer_mentor_stats_of(uuid,uuid[],date[])", None, None, None),
 ]
 
 

@@ -70,6 +70,9 @@ def test_even_if_private_were_exposed_only_the_api_functions_would_be_reported(m
     signed-in user may run is the functions behind the API, which check the caller themselves."""
     assert lint(conn, exposed_schemas) == [
         ("0029_authenticated_security_definer_function_executable", f"private.{signature}")
-        for signature in ("activity_time_series_of(chapter uuid)", "chapter_stats_of(chapter uuid)",
-                          "peer_mentor_stats_chapter_ids()", "peer_mentor_stats_of(chapter uuid)")
+        for signature in ("activity_time_series_of(chapter uuid, key_days date[])",
+                          "chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[])",
+                          "peer_mentor_stats_chapters()",
+                          "peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[])",
+                          "stats_chapters()")
     ]

@@ -113,3 +113,27 @@ def test_at_100k_each_view_equals_its_plain_view(hundred_thousand, conn):
         assert conn.execute(except_all_both_ways(f"private.{view}", plain)).fetchall() == []
         totals = "select count(*), sum(activity_count), sum(total_hours) from "
         assert conn.execute(totals + f"private.{view}").fetchone() == conn.execute(totals + plain).fetchone()
+
+
+def function_scans(plan: dict) -> dict[str, tuple[int, int]]:
+    """Per function scanned in the plan: (calls, rows per call), from EXPLAIN ANALYZE."""
+    return {n["Function Name"]: (n["Actual Loops"], n["Actual Rows"])
+            for n in plan_nodes(plan) if n["Node Type"] == "Function Scan"}
+
+
+@pytest.mark.parametrize("view", MATERIALIZED_VIEWS)
+def test_one_caller_check_per_request_and_a_chapter_filter_reaches_the_chapter_list_first(hundred_thousand, conn,
+                                                                                           view):
+    """The chapter list (the caller check and the look at the log) is read once per request; the
+    per-chapter function runs once per chapter asked for: five for all five, one for chapter_id = X."""
+    coordinator, five_chapters = hundred_thousand
+    endpoint, column = view.removeprefix("mv_"), DATE_COLUMN[view]
+    chapter_list = "peer_mentor_stats_chapters" if endpoint == "peer_mentor_stats" else "stats_chapters"
+    query = f"explain (analyze, format json) select * from public.{endpoint} where {column} >= %s and {column} < %s"
+    [[[every]]] = request(conn, "authenticated", query, TWELVE_MONTHS, user_id=coordinator)
+    [[[one]]] = request(conn, "authenticated", query + " and chapter_id = %s", (*TWELVE_MONTHS, sorted(five_chapters)[0]),
+                        user_id=coordinator)
+    assert function_scans(every["Plan"])[chapter_list] == (1, 5)
+    assert function_scans(one["Plan"])[chapter_list] == (1, 1)
+    assert function_scans(every["Plan"])[f"{endpoint}_of"][0] == 5
+    assert function_scans(one["Plan"])[f"{endpoint}_of"][0] == 1

@@ -23,8 +23,8 @@ from peerstats.postgrest import request
 from peerstats.refresh import refresh_stats_views
 
 PEERSTATS = Path(sys.executable).parent / "peerstats"
-# The contract's three, then the mentor-day grain the exact API recomputes changed months from.
-MATERIALIZED_VIEWS = ("mv_activity_time_series", "mv_chapter_stats", "mv_peer_mentor_stats", "mv_peer_mentor_days")
+# The contract's three (the exact API's mentor-day grain is a table the refresh updates from the log).
+MATERIALIZED_VIEWS = ("mv_activity_time_series", "mv_chapter_stats", "mv_peer_mentor_stats")
 PLAIN_VIEWS = ("v_activity_time_series", "v_chapter_stats", "v_peer_mentor_stats")
 API_VIEWS = ("activity_time_series", "chapter_stats", "peer_mentor_stats")
 TEST_JOB = "peerstats-test-every-minute"

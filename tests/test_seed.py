@@ -13,7 +13,7 @@ from conftest import migrate_afresh
 from peerstats import database
 from peerstats.errors import PeerstatsError
 from peerstats.migrations import Runner
-from peerstats.seed import seed
+from peerstats.seed import Shape, seed, shape_of
 
 PEERSTATS = str(Path(sys.executable).parent / "peerstats")
 UNTIL = datetime(2026, 6, 30, 18, 0, tzinfo=timezone.utc)
@@ -180,7 +180,33 @@ def test_the_command_seeds_refreshes_and_reports_its_speed(migrated, conn):
         conn.execute("select count(*) from private.counted_activities").fetchone()[0]
 
 
+@pytest.mark.parametrize("activities, shape", [
+    (10_000_000, Shape(chapters=400, mentors=5_000, years=5)),
+    (1_000_000, Shape(chapters=40, mentors=500, years=5)),
+    (100_000, Shape(chapters=4, mentors=50, years=5)),
+    (2_500, Shape(chapters=2, mentors=20, years=5)),
+    (100_000_000, Shape(chapters=1_000, mentors=50_000, years=5)),
+])
+def test_the_realistic_profile_grows_the_organisation_with_the_activities(activities, shape):
+    assert shape_of("realistic", activities) == shape
+    assert shape_of("default", activities) == Shape(chapters=20, mentors=100, years=2)
+
+
+def test_the_command_seeds_the_realistic_profile(migrated, conn):
+    result = peerstats(migrated, "seed", "--activities", "2500", "--profile", "realistic")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 2,500 activities (2 chapters, 20 mentors," in result.stdout
+    first, last = conn.execute("select min(recorded_at), max(recorded_at) from public.activities").fetchone()
+    assert (last - first).days > 4 * 365
+    assert conn.execute("select count(*) from public.chapters").fetchone()[0] == 2
+
+
 @pytest.mark.parametrize("arguments, words", [
+    (["--activities", "10", "--profile", "huge"], ["--profile", "huge"]),
+    (["--activities", "10", "--profile", "realistic", "--mentors", "50"], ["--profile realistic", "--mentors"]),
+    (["--activities", "10", "--profile", "realistic", "--years", "1", "--chapters", "2"],
+     ["--chapters", "--years"]),
+    (["--activities", "0", "--profile", "realistic"], ["--activities"]),
     (["--activities", "0"], ["--activities"]),
     (["--activities", "-3"], ["--activities"]),
     (["--activities", "10", "--years", "6"], ["--years", "5"]),

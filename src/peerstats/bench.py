@@ -14,6 +14,7 @@ process's own peak (ru_maxrss) is reported beside it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -37,8 +38,6 @@ from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 
 DEFAULT_SIZES = (100_000, 1_000_000)
-# The seeded span; "one day of writes at the seeded rate" is activities / (365 * SEED_YEARS).
-SEED_YEARS = 2
 REFRESH_RUNS = 3
 SHORT_NAMES = {"mv_peer_mentor_stats": "mentor", "mv_chapter_stats": "chapter", "mv_activity_time_series": "time series"}
 
@@ -81,7 +80,7 @@ def timed_ms(conn: psycopg.Connection, statement: sql.Composable) -> float:
 
 
 def materialized_views(conn: psycopg.Connection) -> list[str]:
-    """Every materialized view the migrations made: the contract's three and the exact API's mentor-day grain."""
+    """Every materialized view the migrations made: the contract's three."""
     return [name for (name,) in conn.execute(
         "select matviewname::text from pg_matviews where schemaname = 'private' order by 1").fetchall()]
 
@@ -134,14 +133,36 @@ def bench_queries(conn: psycopg.Connection, scope: verify.Scope) -> list[dict[st
     return rows
 
 
+def bench_multi_chapter(conn: psycopg.Connection, scope: verify.Scope) -> dict[str, Any]:
+    """The coordinator of the most chapters (five, where the seed made one) reading 12 months of
+    all their chapters through the API, against the same read of one of them, per endpoint."""
+    user_id, chapters = conn.execute(
+        "select user_id, array_agg(chapter_id order by chapter_id) from public.coordinator_chapters"
+        " group by user_id order by count(*) desc, user_id limit 1").fetchone()
+    start, end = scope.twelve_months
+    endpoints = {}
+    for view in verify.VIEWS:
+        every = verify.date_range_query(view.api_id, view.date_column, by_chapter=False)
+        one = verify.date_range_query(view.api_id, view.date_column, by_chapter=True)
+        all_of_them = measure(lambda: postgrest.request(conn, "authenticated", every, (start, end), user_id=user_id))
+        one_of_them = measure(lambda: postgrest.request(conn, "authenticated", one, (chapters[0], start, end),
+                                                        user_id=user_id))
+        endpoints[view.name] = {"all": all_of_them.as_dict(), "one": one_of_them.as_dict(),
+                                "ratio_p50": round(all_of_them.p50 / one_of_them.p50, 2)}
+    return {"chapters": len(chapters), "endpoints": endpoints}
+
+
 def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
-               write_statements: int) -> dict[str, Any]:
-    console.rule(f"{activities:,} activities")
+               write_statements: int, profile: str) -> dict[str, Any]:
+    shape = seeding.shape_of(profile, activities)
+    console.rule(f"{activities:,} activities, {profile} profile: {shape.chapters:,} chapters, "
+                 f"{shape.mentors:,} mentors, {shape.years} years")
     with database.connect(url, application_name="peerstats bench") as conn:
         migrations.apply_all(conn, afresh=True)
         backend = conn.info.backend_pid
         before_kib = peak_rss_kib(backend)
-        result = seeding.seed_with_progress(conn, console, activities=activities, years=SEED_YEARS)
+        result = seeding.seed_with_progress(conn, console, activities=activities, chapters=shape.chapters,
+                                            mentors=shape.mentors, years=shape.years)
         seeded = {"seconds": round(result.seconds, 2), "rows_per_second": round(result.rows_per_second),
                   "backend_peak_rss_kib": peak_rss_kib(backend), "backend_peak_rss_kib_before": before_kib,
                   "python_peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
@@ -153,20 +174,24 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
         with console.status("timing the dashboard queries"):
             scope = verify.measure_scope(conn)
             queries = bench_queries(conn, scope)
+            multi_chapter = bench_multi_chapter(conn, scope)
         counted = conn.execute("select count(*) from private.counted_activities").fetchone()[0]
         with console.status("timing the API with changes pending, then the threshold refresh"):
-            pending = bench_exact.pending_reads(conn, scope, activities=activities, years=SEED_YEARS,
+            pending = bench_exact.pending_reads(conn, scope, activities=activities, years=shape.years,
                                                 hour_of_writes=hour_of_writes)
         with console.status("timing single-row inserts with and without the statistics triggers"):
             writes = bench_exact.write_cost(conn, url, write_statements)
-    figures = {"activities": activities, "counted_activities": counted, "seed": seeded, "refresh": refreshed,
-               "queries": queries, "pending_reads": pending, "writes": writes}
+        with console.status(f"timing a mentor's {bench_exact.BULK_ROWS:,}-row insert, through the API and as the owner"):
+            bulk = bench_exact.bulk_insert_cost(conn)
+    figures = {"activities": activities, "profile": profile, "shape": dataclasses.asdict(shape),
+               "counted_activities": counted, "seed": seeded, "refresh": refreshed,
+               "queries": queries, "multi_chapter": multi_chapter, "pending_reads": pending, "writes": writes, "bulk_insert": bulk}
     print_size(console, figures)
     return figures
 
 
 def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int,
-        write_statements: int) -> dict[str, Any]:
+        write_statements: int, profile: str = "default") -> dict[str, Any]:
     """Measure every size on a new throwaway cluster, print the tables and write `output` (JSON)
     and the plots beside it."""
     check_writable(output)
@@ -178,7 +203,8 @@ def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int
                 " where name in ('server_version', 'shared_buffers', 'work_mem', 'max_parallel_workers_per_gather')"
             ).fetchall())
         started = datetime.now(timezone.utc)
-        results = [bench_size(cluster.url, size, console, hour_of_writes, write_statements) for size in sizes]
+        results = [bench_size(cluster.url, size, console, hour_of_writes, write_statements, profile)
+                   for size in sizes]
     document = {
         "measured_at": started.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
@@ -216,4 +242,12 @@ def print_size(console: Console, figures: dict[str, Any]) -> None:
                   f"{row['speedup_p50']:,.1f}×" if row["speedup_p50"] else "-")
                  for row in figures["queries"]],
                 title="dashboard queries, ms at the client (API: as the chapter's coordinator)")
-    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"])
+    multi = figures["multi_chapter"]
+    print_table(console, ["view", Column(f"all {multi['chapters']} p50/p95", "right"),
+                          Column("one p50/p95", "right"), Column("ratio", "right")],
+                [(SHORT_NAMES[name], f"{row['all']['p50_ms']:.2f} / {row['all']['p95_ms']:.2f}",
+                  f"{row['one']['p50_ms']:.2f} / {row['one']['p95_ms']:.2f}", f"{row['ratio_p50']:.2f}")
+                 for name, row in multi["endpoints"].items()],
+                title=f"12 months through the API by the coordinator of {multi['chapters']} chapters: all of "
+                      "them against one, ms (target: ratio at most 1.5)")
+    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"], figures["bulk_insert"])

@@ -10,7 +10,9 @@ point 8): it changes no figure, so it must not slow the reads (at most 2x the em
 must stay pending, and restored afterwards.
 
 Writes: single-row inserts through the API as signed-in mentors, by 1 and by 4 writers at
-once, with the statistics triggers enabled and disabled in alternating rounds.
+once, with the statistics triggers enabled and disabled in alternating rounds; and a mentor's
+5,000-row insert (one statement, as an import sends it) through the API against the owner's
+same statement, where row security and the mentor's guards apply to the first only.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ WRITE_STATEMENTS = 400  # per round, split among the writers
 WRITE_ROUNDS = 6  # pairs of rounds, one with the triggers and one without
 WRITERS = (1, 4)
 STATISTICS_TRIGGERS = ("activities_log_inserted_keys", "activities_log_updated_keys", "activities_log_deleted_keys")
+BULK_ROWS = 5_000
+BULK_ROUNDS = 3  # pairs of rounds, one through the API and one as the owner
+# One statement of BULK_ROWS counted activities an hour apart, on days before any seeded
+# one (the seeder spans at most its last five years), 15 minutes each: a mentor's day stays
+# far below its 1,440 minutes whatever the seeder gave them.
+BULK_INSERT = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
+               " select %s, %s, %s, timestamptz '2010-01-01 00:00+00' + n * interval '1 hour', 15"
+               " from generate_series(1, %s) as n")
 # Each statement a day further back, in turn over a year, so a mentor's counted minutes on one
 # day stay within 1,440: 12 rounds of 400 statements put at most 24 rows of 5 minutes on a day.
 INSERT_AS_MENTOR = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
@@ -232,12 +242,45 @@ def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int) ->
                           "pair_ratios": [round(ratio, 3) for ratio in ratios]})
     finally:
         set_triggers_enabled(conn, True)
-        # The rows written with the triggers disabled are not in the log: fold everything in.
+        # The rows written with the triggers disabled are not in the log: the mentor-day grain,
+        # which a refresh updates from the log only, is rebuilt whole; then everything is refreshed.
+        conn.execute("select private.rebuild_peer_mentor_days()")
         refresh_stats_views(conn)
     return costs
 
 
-def print_figures(console: Console, pending: dict[str, Any], writes: list[dict[str, Any]]) -> None:
+def bulk_insert_cost(conn: psycopg.Connection) -> dict[str, Any]:
+    """A mentor's BULK_ROWS-row insert through the API against the owner's same insert, each rolled
+    back, in alternating pairs of rounds; the ratio is the median of the pairs' ratios."""
+    mentor, chapter, user, activity_type = conn.execute(
+        "select m.id, m.chapter_id, m.user_id,"
+        " (select code from public.activity_types where counts_in_stats order by code limit 1)"
+        " from public.peer_mentors m where m.user_id is not null order by m.id limit 1").fetchone()
+    parameters = (mentor, chapter, activity_type, BULK_ROWS)
+
+    def as_mentor() -> None:
+        postgrest.request(conn, "authenticated", BULK_INSERT, parameters, user_id=user, read_only=False)
+
+    def as_owner() -> None:
+        conn.execute(BULK_INSERT, parameters)
+
+    timed: dict[str, list[float]] = {"api": [], "owner": []}
+    for pair in range(BULK_ROUNDS):
+        for path, insert in (("api", as_mentor), ("owner", as_owner))[::1 if pair % 2 == 0 else -1]:
+            # Rolled back, the role and claims of the request with it.
+            with conn.transaction():
+                began = time.perf_counter()
+                insert()
+                timed[path].append((time.perf_counter() - began) * 1000)
+                raise psycopg.Rollback()
+    ratios = [api / owner for api, owner in zip(timed["api"], timed["owner"])]
+    return {"rows": BULK_ROWS, "api_ms": round(statistics.median(timed["api"]), 1),
+            "owner_ms": round(statistics.median(timed["owner"]), 1), "ratio": round(statistics.median(ratios), 2),
+            "pair_ratios": [round(ratio, 2) for ratio in ratios]}
+
+
+def print_figures(console: Console, pending: dict[str, Any], writes: list[dict[str, Any]],
+                  bulk: dict[str, Any]) -> None:
     rows = []
     for name, figures in pending["states"].items():
         api = figures["api"]
@@ -257,6 +300,8 @@ def print_figures(console: Console, pending: dict[str, Any], writes: list[dict[s
     console.print(f"one hour pending / plain views: {pending['one_hour_vs_plain']:.3f} (target under 0.1)")
     console.print(f"after the threshold refresh / empty log: {pending['after_threshold_vs_empty']:.2f}× "
                   f"(target at most 2×)")
+    console.print(f"a mentor's {bulk['rows']:,}-row insert: API {bulk['api_ms']:,.0f} ms, owner "
+                  f"{bulk['owner_ms']:,.0f} ms: {bulk['ratio']:.2f}× (target at most 2×)")
     print_table(console, [Column("writers", "right"), Column("inserts/s with the triggers", "right"),
                           Column("without", "right"), Column("ratio", "right")],
                 [(str(cost["writers"]), f"{cost['with_triggers_per_s']:,.0f}",

@@ -52,16 +52,24 @@ def read_latency_figure(sizes: list[dict[str, Any]]) -> Figure:
     return figure
 
 
+def short_count(number: int) -> str:
+    """10000 as 10k, 1000000 as 1M: tick labels that fit under their bars."""
+    for divisor, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if number >= divisor and number % divisor == 0:
+            return f"{number // divisor:,}{suffix}"
+    return f"{number:,}"
+
+
 def write_throughput_figure(sizes: list[dict[str, Any]]) -> Figure:
-    figure = Figure(figsize=(8, 4), layout="constrained")
-    axes = figure.add_subplot()
     groups = [(size["activities"], cost) for size in sizes for cost in size["writes"]]
+    figure = Figure(figsize=(max(6.0, 1.4 * len(groups)), 4), layout="constrained")
+    axes = figure.add_subplot()
     width = 0.38
     positions = range(len(groups))
     for offset, key, label in ((-width / 2, "with_triggers_per_s", "with the statistics triggers"),
                                (width / 2, "without_triggers_per_s", "without them")):
         axes.bar([p + offset for p in positions], [cost[key] for _, cost in groups], width, label=label)
-    axes.set_xticks(list(positions), [f"{activities:,} activities\n{cost['writers']} writer"
+    axes.set_xticks(list(positions), [f"{short_count(activities)} activities\n{cost['writers']} writer"
                                       f"{'s' if cost['writers'] != 1 else ''}" for activities, cost in groups])
     axes.set(ylabel="single-row inserts per second", title="Write throughput through the API")
     axes.grid(True, axis="y", alpha=0.3)

@@ -23,7 +23,7 @@ from peerstats import verify as verification
 from peerstats import xlsx_export
 from peerstats.cluster import Cluster, default_home
 from peerstats.confirm import confirm_loss
-from peerstats.errors import PeerstatsError
+from peerstats.errors import PeerstatsError, UsageProblem
 from peerstats.output import Column, emit_json, json_text, print_table
 from peerstats.refresh import describe_refresh, refresh_stats_views
 
@@ -232,9 +232,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 @app.command("seed")
 @click.option("--activities", type=int, required=True, help="Activity rows to write, duplicates and soft-deleted ones included.")
-@click.option("--chapters", type=int, default=20, show_default=True)
-@click.option("--mentors", type=int, default=100, show_default=True, help="At least --chapters.")
-@click.option("--years", type=int, default=2, show_default=True, help="The last N years, up to today (UTC); 1 to 5.")
+@click.option("--profile", type=click.Choice(seeding.PROFILES), default="default", show_default=True,
+              help="realistic: chapters, mentors and years grow with --activities (10M: 400 chapters, 5,000 "
+                   "mentors, 5 years); default: 20 chapters, 100 mentors, 2 years, or what the options below say.")
+@click.option("--chapters", type=int, help=f"Default profile only  [default: {seeding.DEFAULT_SHAPE.chapters}]")
+@click.option("--mentors", type=int,
+              help=f"At least --chapters. Default profile only  [default: {seeding.DEFAULT_SHAPE.mentors}]")
+@click.option("--years", type=int,
+              help=f"The last N years, up to today (UTC); 1 to 5. Default profile only  [default: {seeding.DEFAULT_SHAPE.years}]")
 @click.option("--seed", "seed_value", type=int, default=0, show_default=True, help="The same seed gives the same data (all day: the data ends at the last midnight UTC).")
 @click.option("--append", is_flag=True, help="Add to a database that already holds activities.")
 @click.option("--replace", is_flag=True,
@@ -244,9 +249,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.option("--no-refresh", is_flag=True, help="Leave the materialized views as they are (default: refresh them).")
 @JSON_OPTION
 @click.pass_context
-def seed(ctx: click.Context, activities: int, chapters: int, mentors: int, years: int, seed_value: int,
-         append: bool, replace: bool, yes: bool, no_refresh: bool, as_json: bool) -> None:
+def seed(ctx: click.Context, activities: int, profile: str, chapters: Optional[int], mentors: Optional[int],
+         years: Optional[int], seed_value: int, append: bool, replace: bool, yes: bool, no_refresh: bool,
+         as_json: bool) -> None:
     """Write realistic synthetic activities, chapters, mentors and coordinators, generated inside PostgreSQL."""
+    given = {"--chapters": chapters, "--mentors": mentors, "--years": years}
+    if profile != "default" and any(value is not None for value in given.values()):
+        raise UsageProblem(f"--profile {profile} sets --chapters, --mentors and --years from --activities: "
+                           f"drop {', '.join(name for name, value in given.items() if value is not None)}")
+    shape = seeding.shape_of(profile, activities)
+    chapters, mentors, years = (shape.chapters if chapters is None else chapters,
+                                shape.mentors if mentors is None else mentors, shape.years if years is None else years)
     seeding.check_parameters(activities=activities, chapters=chapters, mentors=mentors, years=years, seed=seed_value,
                              append=append, replace=replace)
     out = console_for(as_json)
@@ -352,10 +365,13 @@ def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: p
               help="Single-row inserts pending for the 'one hour at 20/s' read (dated over the last 3 days).")
 @click.option("--write-statements", type=click.IntRange(min=1), default=bench_exact.WRITE_STATEMENTS, show_default=True,
               help="Single-row inserts per round of the write-cost measure (split among the writers).")
+@click.option("--profile", type=click.Choice(seeding.PROFILES), default="default", show_default=True,
+              help="The seeded organisation, as `peerstats seed --profile`: realistic grows chapters, mentors and "
+                   "years with each size.")
 @JSON_OPTION
 @click.pass_context
 def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: int, write_statements: int,
-          as_json: bool) -> None:
+          profile: str, as_json: bool) -> None:
     """Benchmarks that print measured figures, the materialized views against the plain ones.
 
     Without a subcommand: seeding, refresh (plain and concurrent), dashboard query latency
@@ -366,7 +382,7 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: 
     """
     if ctx.invoked_subcommand is None:
         document = benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console_for(as_json),
-                                 hour_of_writes=hour_of_writes, write_statements=write_statements)
+                                 hour_of_writes=hour_of_writes, write_statements=write_statements, profile=profile)
         if as_json:
             emit_json(document)
 

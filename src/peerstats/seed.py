@@ -36,6 +36,40 @@ MAX_ACTIVITIES = 100_000_000
 # progress bar moves and the foreign-key checks queued per statement stay small.
 MIN_CHUNK, MAX_CHUNK = 2_000, 50_000
 
+
+@dataclass(frozen=True)
+class Shape:
+    """The organisation the activities are spread over."""
+
+    chapters: int
+    mentors: int
+    years: int
+
+
+PROFILES = ("default", "realistic")
+# The default profile: the spec's test dataset (20 chapters, 100 mentors, two years) at any size.
+DEFAULT_SHAPE = Shape(chapters=20, mentors=100, years=2)
+# The realistic profile: the organisation grows with its activities, as a real one of that size
+# would: at 10M activities 400 chapters and 5,000 mentors over five years (about 1.1 activities
+# per mentor and day), proportionally fewer below, never fewer than REALISTIC_MIN_SHAPE (so a
+# small run still has a few chapters and enough signed-in mentors for the write benchmark).
+REALISTIC_ACTIVITIES_PER_CHAPTER = 25_000
+REALISTIC_ACTIVITIES_PER_MENTOR = 2_000
+REALISTIC_MIN_SHAPE = Shape(chapters=2, mentors=20, years=5)
+
+
+def shape_of(profile: str, activities: int) -> Shape:
+    """The chapters, mentors and years a profile spreads `activities` over."""
+    if profile not in PROFILES:
+        raise UsageProblem(f"--profile must be one of {', '.join(PROFILES)}, not '{profile}'")
+    if profile == "default":
+        return DEFAULT_SHAPE
+    return Shape(
+        chapters=min(MAX_CHAPTERS, max(REALISTIC_MIN_SHAPE.chapters, round(activities / REALISTIC_ACTIVITIES_PER_CHAPTER))),
+        mentors=min(MAX_MENTORS, max(REALISTIC_MIN_SHAPE.mentors, round(activities / REALISTIC_ACTIVITIES_PER_MENTOR))),
+        years=REALISTIC_MIN_SHAPE.years)
+
+
 # What seeding leaves the planner statistics of, besides what it wrote into.
 SEEDED_TABLES = ("public.activities", "public.activity_types", "public.chapters", "public.peer_mentors",
                  "public.coordinator_chapters", "auth.users")
@@ -117,9 +151,9 @@ def seed(
     conn: psycopg.Connection,
     *,
     activities: int,
-    chapters: int = 20,
-    mentors: int = 100,
-    years: int = 2,
+    chapters: int = DEFAULT_SHAPE.chapters,
+    mentors: int = DEFAULT_SHAPE.mentors,
+    years: int = DEFAULT_SHAPE.years,
     seed: int = 0,
     append: bool = False,
     replace: bool = False,

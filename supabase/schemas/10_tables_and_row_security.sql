@@ -223,12 +223,14 @@ REVOKE ALL ON FUNCTION private.statistics_free_columns() FROM PUBLIC;
 -- coordinator_chapters and peer_mentors still applies to them), and policies call them
 -- through a sub-select so PostgreSQL evaluates them once per query, not once per row.
 CREATE FUNCTION private.coordinated_chapter_ids() RETURNS uuid[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select coalesce(array_agg(chapter_id), '{}')
-  from public.coordinator_chapters
-  where user_id = auth.uid()
+begin
+  return (select coalesce(pg_catalog.array_agg(c.chapter_id), '{}')
+          from public.coordinator_chapters c
+          where c.user_id = auth.uid());
+end
 $$;
 
 COMMENT ON FUNCTION private.coordinated_chapter_ids() IS 'The chapters auth.uid() coordinates (at most five).';
@@ -281,12 +283,14 @@ GRANT ALL ON FUNCTION private.own_chapter_ids() TO authenticated;
 GRANT ALL ON FUNCTION private.own_chapter_ids() TO service_role;
 
 CREATE FUNCTION private.own_peer_mentor_ids() RETURNS uuid[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select coalesce(array_agg(id), '{}')
-  from public.peer_mentors
-  where user_id = auth.uid()
+begin
+  return (select coalesce(pg_catalog.array_agg(m.id), '{}')
+          from public.peer_mentors m
+          where m.user_id = auth.uid());
+end
 $$;
 
 COMMENT ON FUNCTION private.own_peer_mentor_ids() IS 'The peer mentor row of auth.uid(), as an array (empty for a user who is not a mentor).';

@@ -10,17 +10,19 @@
 -- row security (service_role). The caller is the role PostgREST (or SET ROLE) switched to,
 -- which stays the same inside SECURITY DEFINER functions, unlike current_user.
 CREATE FUNCTION private.caller_sees_every_chapter() RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select coalesce((
+begin
+  return coalesce((
     select r.rolsuper or r.rolbypassrls
     from pg_catalog.pg_roles r
     where r.rolname = case pg_catalog.current_setting('role')
                         when 'none' then session_user
                         else pg_catalog.current_setting('role')
                       end
-  ), false)
+  ), false);
+end
 $$;
 
 REVOKE ALL ON FUNCTION private.caller_sees_every_chapter() FROM PUBLIC;
@@ -34,14 +36,15 @@ GRANT ALL ON FUNCTION private.caller_sees_every_chapter() TO service_role;
 -- whole or not at all: a mentor who can read their own activities in a chapter they do not
 -- coordinate must not get a chapter total made of just those.
 CREATE FUNCTION private.stats_chapter_ids() RETURNS uuid[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select case
-    when private.caller_sees_every_chapter()
-      then (select coalesce(array_agg(c.id), '{}') from public.chapters c)
-    else private.coordinated_chapter_ids()
-  end
+begin
+  if private.caller_sees_every_chapter() then
+    return (select coalesce(pg_catalog.array_agg(c.id), '{}') from public.chapters c);
+  end if;
+  return private.coordinated_chapter_ids();
+end
 $$;
 
 REVOKE ALL ON FUNCTION private.stats_chapter_ids() FROM PUBLIC;

@@ -5,8 +5,9 @@
 -- (70_cron_jobs.sql) keeps them at most an hour old. The API (50_dirty_key_log_and_exact_api.sql)
 -- is exact regardless. A materialized view has no row security, so they live in private and
 -- grant nothing to anon or authenticated. Each unique index is what REFRESH CONCURRENTLY needs;
--- public.refresh_stats_views() refreshes all four concurrently, one refresh at a time, and is
--- executable by service_role and the owner only.
+-- public.refresh_stats_views() refreshes the three concurrently, one refresh at a time, and is
+-- executable by service_role and the owner only. It also brings the exact API's mentor-day
+-- grain (private.peer_mentor_days) up to date, recomputing only the chapter-days the log names.
 
 -- Every call of the refresh, kept a week: who asked, how long it waited and took, what came
 -- of it. started_at is taken after the refresh lock, which is held until commit, so two
@@ -61,11 +62,92 @@ GRANT SELECT ON TABLE public.stats_freshness TO authenticated;
 
 GRANT SELECT ON TABLE public.stats_freshness TO service_role;
 
+-- The exact API's mentor-day grain: kept from the log by the refresh (only the chapter-days
+-- the entries it removes name), rebuilt whole after a TRUNCATE or by hand.
+CREATE TABLE private.peer_mentor_days (
+    chapter_id uuid NOT NULL,
+    peer_mentor_id uuid NOT NULL,
+    bucket_date date NOT NULL,
+    activity_count bigint NOT NULL,
+    minutes bigint NOT NULL
+);
+
+COMMENT ON TABLE private.peer_mentor_days IS 'Counted activities and minutes per chapter, mentor and UTC day: the grain the exact API recomputes changed mentor-months from. Not read by clients. Kept up to date by public.refresh_stats_views() from the chapter-days named in private.stats_dirty_keys; the API merges it with the changes logged since.';
+
+ALTER TABLE ONLY private.peer_mentor_days
+    ADD CONSTRAINT peer_mentor_days_pkey PRIMARY KEY (chapter_id, peer_mentor_id, bucket_date);
+
+ALTER TABLE private.peer_mentor_days ENABLE ROW LEVEL SECURITY;
+
+-- No role but the owner reads it.
+REVOKE ALL ON TABLE private.peer_mentor_days FROM PUBLIC, anon, authenticated, service_role;
+
+CREATE FUNCTION private.rebuild_peer_mentor_days() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- DELETE, not TRUNCATE: readers keep reading the rows until this transaction commits.
+  delete from private.peer_mentor_days;
+  insert into private.peer_mentor_days (chapter_id, peer_mentor_id, bucket_date, activity_count, minutes)
+  select c.chapter_id, c.peer_mentor_id, (c.recorded_at at time zone 'UTC')::date, count(*),
+         (sum(c.duration_minutes))::bigint
+  from private.counted_activities c
+  group by 1, 2, 3
+  -- In the order of the primary key, as the materialized view it replaces was written: a
+  -- chapter's mentor-months then sit on few pages.
+  order by 1, 2, 3;
+end
+$$;
+
+COMMENT ON FUNCTION private.rebuild_peer_mentor_days() IS 'Recomputes private.peer_mentor_days whole from private.counted_activities: after a TRUNCATE, after changes made with the log''s triggers disabled, and for a refresh that folds more chapter-days than a rebuild costs.';
+
+REVOKE ALL ON FUNCTION private.rebuild_peer_mentor_days() FROM PUBLIC;
+
+CREATE FUNCTION private.fold_into_peer_mentor_days(folded pg_snapshot) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+declare
+  rebuild_above constant integer := 10000;
+  chapters uuid[];
+  days date[];
+begin
+  select coalesce(pg_catalog.array_agg(k.chapter_id), '{}'), coalesce(pg_catalog.array_agg(k.bucket_date), '{}')
+    into chapters, days
+  from (
+    select distinct l.chapter_id, l.bucket_date
+    from private.stats_dirty_keys l
+    where pg_catalog.pg_visible_in_snapshot(l.xid, folded)
+  ) k;
+  if pg_catalog.cardinality(chapters) > rebuild_above then
+    perform private.rebuild_peer_mentor_days();
+    return;
+  end if;
+  delete from private.peer_mentor_days d
+  using rows from (pg_catalog.unnest(chapters), pg_catalog.unnest(days)) as f (chapter_id, bucket_date)
+  where d.chapter_id = f.chapter_id and d.bucket_date = f.bucket_date;
+  insert into private.peer_mentor_days (chapter_id, peer_mentor_id, bucket_date, activity_count, minutes)
+  select c.chapter_id, l.peer_mentor_id, l.bucket_date, l.activity_count, l.minutes
+  from (
+    select f.chapter_id, pg_catalog.array_agg(f.bucket_date) as days
+    from rows from (pg_catalog.unnest(chapters), pg_catalog.unnest(days)) as f (chapter_id, bucket_date)
+    group by f.chapter_id
+  ) c
+  cross join lateral private.live_chapter_days(c.chapter_id, c.days) l;
+end
+$$;
+
+COMMENT ON FUNCTION private.fold_into_peer_mentor_days(folded pg_snapshot) IS 'Called by public.refresh_stats_views(): recomputes in private.peer_mentor_days the chapter-days of the private.stats_dirty_keys entries visible in the given snapshot (all of it, by private.rebuild_peer_mentor_days(), past 10,000 chapter-days).';
+
+REVOKE ALL ON FUNCTION private.fold_into_peer_mentor_days(folded pg_snapshot) FROM PUBLIC;
+
 -- The refresh, which also empties the dirty-key log of what it folded in. It takes
 -- pg_current_snapshot() before the first REFRESH. Under READ COMMITTED every later statement
 -- of this transaction runs on a snapshot that sees at least what that one saw, so every log
--- entry whose transaction is visible in it is reflected in all four refreshed views, and only
--- those are deleted, in the same transaction: readers see the new views and the shorter log
+-- entry whose transaction is visible in it is reflected in the three refreshed views and in the
+-- chapter-days of private.peer_mentor_days it recomputed, and only those are deleted, in the same transaction: readers see the new views and the shorter log
 -- together, at commit. An entry of a transaction that was running, or committed after the
 -- snapshot, stays, and its keys stay live until the next refresh. If one view fails to
 -- refresh, the log is left whole.
@@ -75,8 +157,7 @@ CREATE FUNCTION public.refresh_stats_views(wait boolean DEFAULT true) RETURNS TA
     AS $$
 declare
   refresh_lock constant bigint := 7351046002;
-  views constant text[] := array['mv_activity_time_series', 'mv_chapter_stats', 'mv_peer_mentor_stats',
-                                 'mv_peer_mentor_days'];
+  views constant text[] := array['mv_activity_time_series', 'mv_chapter_stats', 'mv_peer_mentor_stats'];
   called_at constant timestamptz := pg_catalog.clock_timestamp();
   run_started timestamptz;
   started timestamptz;
@@ -104,6 +185,14 @@ begin
   end if;
   run_started := pg_catalog.clock_timestamp();
   folded := pg_catalog.pg_current_snapshot();
+
+  -- The mentor-day grain first, from the log: only the chapter-days it names.
+  begin
+    perform private.fold_into_peer_mentor_days(folded);
+  exception when others then
+    raise warning 'refresh_stats_views: peer_mentor_days failed: %', sqlerrm;
+    outcomes := outcomes || ('peer_mentor_days failed: ' || sqlerrm);
+  end;
 
   foreach view_name in array views loop
     started := pg_catalog.clock_timestamp();
@@ -137,7 +226,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION public.refresh_stats_views(wait boolean) IS 'Refreshes the four materialized statistics views CONCURRENTLY, records public.stats_freshness and removes from private.stats_dirty_keys the entries the refresh folded in. Executable by service_role and the owner only. Two never run at once: wait => true waits for a running refresh, wait => false skips.';
+COMMENT ON FUNCTION public.refresh_stats_views(wait boolean) IS 'Refreshes the three materialized statistics views CONCURRENTLY, recomputes in private.peer_mentor_days the chapter-days the log names, records public.stats_freshness and removes from private.stats_dirty_keys the entries the refresh folded in. Executable by service_role and the owner only. Two never run at once: wait => true waits for a running refresh, wait => false skips.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON FUNCTION public.refresh_stats_views(wait boolean) FROM anon, authenticated, service_role;
@@ -177,25 +266,6 @@ REVOKE ALL ON TABLE private.mv_chapter_stats FROM PUBLIC, anon, authenticated, s
 CREATE UNIQUE INDEX mv_chapter_stats_key ON private.mv_chapter_stats USING btree (chapter_id, month_start);
 
 COMMENT ON MATERIALIZED VIEW private.mv_chapter_stats IS 'Monthly counted activities, hours and active mentors per chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.chapter_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_chapter_stats''.';
-
--- Figures per mentor, chapter and UTC day: the grain a changed mentor-month is summed from.
-create materialized view private.mv_peer_mentor_days as
-select c.chapter_id,
-       c.peer_mentor_id,
-       (c.recorded_at at time zone 'UTC')::date as bucket_date,
-       count(*) as activity_count,
-       (sum(c.duration_minutes))::bigint as minutes
-from private.counted_activities c
-group by 1, 2, 3
-order by 1, 2, 3
-with data;
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.mv_peer_mentor_days FROM PUBLIC, anon, authenticated, service_role;
-
-CREATE UNIQUE INDEX mv_peer_mentor_days_key ON private.mv_peer_mentor_days USING btree (chapter_id, peer_mentor_id, bucket_date);
-
-COMMENT ON MATERIALIZED VIEW private.mv_peer_mentor_days IS 'Counted activities and minutes per chapter, mentor and UTC day: the grain the exact API recomputes changed mentor-months from. Not read by clients. STALENESS: as of its last refresh (public.stats_freshness.refreshed_at where view_name = ''mv_peer_mentor_days''); the API merges it with the changes logged since.';
 
 create materialized view private.mv_peer_mentor_stats as
 select peer_mentor_id, chapter_id, month_start, activity_count, total_hours

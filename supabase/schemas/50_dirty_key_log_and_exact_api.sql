@@ -2,9 +2,10 @@
 --
 -- Write path: statement-level triggers on activities and activity_types log the keys
 -- (chapter, mentor, UTC day) a write changes into private.stats_dirty_keys. Read path: each
--- API view (public.peer_mentor_stats, chapter_stats, activity_time_series) calls one
--- function per chapter the caller may see; a filter on chapter_id reaches that chapter list
--- first. The function returns the materialized rows of clean keys merged with the dirty
+-- API view (public.peer_mentor_stats, chapter_stats, activity_time_series) reads the caller's
+-- chapters with their logged keys in one call (the caller check and the look at the log of
+-- a request), then calls one function per chapter; a filter on chapter_id reaches that
+-- chapter list first. The per-chapter function returns the materialized rows of clean keys merged with the dirty
 -- chapter-days recomputed live from private.counted_activities, so every read equals the
 -- plain view at that moment. Refresh: refresh_stats_views() snapshots the log, refreshes,
 -- and removes the entries it folded in; every minute a refresh runs once the log passes
@@ -32,176 +33,19 @@ ALTER TABLE private.stats_dirty_keys ENABLE ROW LEVEL SECURITY;
 
 GRANT SELECT ON TABLE private.stats_dirty_keys TO service_role;
 
-CREATE FUNCTION private.activity_time_series_of(chapter uuid) RETURNS TABLE(bucket_date date, activity_count bigint, total_hours numeric)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 800
+CREATE FUNCTION private.caller_sees_chapter(chapter uuid) RETURNS boolean
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
-    SET jit TO 'off'
     AS $$
-declare
-  dirty_days date[];
 begin
-  if not private.caller_sees_chapter(chapter) then
-    return;
-  end if;
-  select coalesce(pg_catalog.array_agg(distinct k.bucket_date), '{}') into dirty_days
-  from private.chapter_dirty_keys(chapter) k;
-  return query
-  select m.bucket_date, m.activity_count, m.total_hours
-  from private.mv_activity_time_series m
-  where m.chapter_id = chapter
-    and m.bucket_date <> all (dirty_days);
-  if pg_catalog.cardinality(dirty_days) > 0 then
-    return query
-    select l.bucket_date, (sum(l.activity_count))::bigint, sum(l.minutes) / 60.0
-    from private.live_chapter_days(chapter, dirty_days) l
-    group by l.bucket_date;
-  end if;
+  return exists (select from public.coordinator_chapters c where c.user_id = auth.uid() and c.chapter_id = chapter)
+         or private.caller_sees_every_chapter();
 end
 $$;
 
-COMMENT ON FUNCTION private.activity_time_series_of(chapter uuid) IS 'The chapter''s rows of public.activity_time_series, exact now, when the caller may read them; none otherwise.';
-
-REVOKE ALL ON FUNCTION private.activity_time_series_of(chapter uuid) FROM PUBLIC;
-
-GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid) TO authenticated;
-
-GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid) TO service_role;
-
--- One chapter each. Each checks the caller may read the chapter itself (the views call them
--- only for those, but a function must not rely on its caller for that). The caller is the
--- role PostgREST switched to, which stays the caller's inside a SECURITY DEFINER function.
-CREATE FUNCTION private.caller_sees_chapter(chapter uuid) RETURNS boolean
-    LANGUAGE sql STABLE
-    SET search_path TO ''
-    AS $$ select coalesce(chapter = any (private.stats_chapter_ids()), false) $$;
-
-COMMENT ON FUNCTION private.caller_sees_chapter(chapter uuid) IS 'Whether the caller may read the chapter-level statistics of the chapter (private.stats_chapter_ids()).';
+COMMENT ON FUNCTION private.caller_sees_chapter(chapter uuid) IS 'Whether the caller may read the chapter-level statistics of the chapter: they coordinate it, or their role bypasses row security (as private.stats_chapter_ids()).';
 
 REVOKE ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) FROM PUBLIC;
-
--- The mentor-months of a chapter with a logged change, as they are now: the clean days from
--- mv_peer_mentor_days, every changed day of the chapter live. activity_count 0 means nothing
--- counts there any more (the materialized row, if any, must not be shown). No rows when the
--- chapter has nothing logged, after one look at the log.
-CREATE FUNCTION private.changed_peer_mentor_months(chapter uuid) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, minutes bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 20
-    SET search_path TO ''
-    SET jit TO 'off'
-    AS $$
-declare
-  key_mentors uuid[];
-  key_days date[];
-  dirty_days date[];
-begin
-  select coalesce(pg_catalog.array_agg(k.peer_mentor_id), '{}'), coalesce(pg_catalog.array_agg(k.bucket_date), '{}'),
-         coalesce(pg_catalog.array_agg(distinct k.bucket_date), '{}')
-    into key_mentors, key_days, dirty_days
-  from private.chapter_dirty_keys(chapter) k;
-  if pg_catalog.cardinality(dirty_days) = 0 then
-    return;
-  end if;
-  return query
-  with live as materialized (
-    select l.peer_mentor_id, l.bucket_date, l.activity_count, l.minutes
-    from private.live_chapter_days(chapter, dirty_days) l
-  ),
-  changed as (
-    select distinct k.peer_mentor_id, (date_trunc('month', k.bucket_date::timestamp))::date as month_start
-    from rows from (pg_catalog.unnest(key_mentors), pg_catalog.unnest(key_days)) as k (peer_mentor_id, bucket_date)
-  )
-  select m.peer_mentor_id, m.month_start,
-         coalesce(clean.activity_count, 0) + coalesce(changed_days.activity_count, 0),
-         coalesce(clean.minutes, 0) + coalesce(changed_days.minutes, 0)
-  from changed m
-  cross join lateral (
-    select (sum(r.activity_count))::bigint as activity_count, (sum(r.minutes))::bigint as minutes
-    from private.mv_peer_mentor_days r
-    where r.chapter_id = chapter
-      and r.peer_mentor_id = m.peer_mentor_id
-      and r.bucket_date >= m.month_start
-      and r.bucket_date < (m.month_start + interval '1 month')::date
-      and r.bucket_date <> all (dirty_days)
-  ) clean
-  cross join lateral (
-    select (sum(l.activity_count))::bigint as activity_count, (sum(l.minutes))::bigint as minutes
-    from live l
-    where l.peer_mentor_id = m.peer_mentor_id
-      and l.bucket_date >= m.month_start
-      and l.bucket_date < (m.month_start + interval '1 month')::date
-  ) changed_days;
-end
-$$;
-
-COMMENT ON FUNCTION private.changed_peer_mentor_months(chapter uuid) IS 'The chapter''s mentor-months with a key in private.stats_dirty_keys, as they are now: clean days from private.mv_peer_mentor_days plus changed days from private.live_chapter_days().';
-
-REVOKE ALL ON FUNCTION private.changed_peer_mentor_months(chapter uuid) FROM PUBLIC;
-
--- The chapter's logged keys, read once per request: the log holds one entry per writing
--- statement, so a backlog of single-row writes holds many entries per key, and every further
--- query works from the distinct keys.
-CREATE FUNCTION private.chapter_dirty_keys(chapter uuid) RETURNS TABLE(peer_mentor_id uuid, bucket_date date)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 50
-    SET search_path TO ''
-    SET jit TO 'off'
-    AS $$
-begin
-  return query
-  select distinct k.peer_mentor_id, k.bucket_date
-  from private.stats_dirty_keys k
-  where k.chapter_id = chapter;
-end
-$$;
-
-COMMENT ON FUNCTION private.chapter_dirty_keys(chapter uuid) IS 'The distinct (mentor, UTC day) keys of the chapter in private.stats_dirty_keys.';
-
-REVOKE ALL ON FUNCTION private.chapter_dirty_keys(chapter uuid) FROM PUBLIC;
-
-CREATE FUNCTION private.chapter_stats_of(chapter uuid) RETURNS TABLE(month_start date, activity_count bigint, total_hours numeric, active_mentor_count bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 30
-    SET search_path TO ''
-    SET jit TO 'off'
-    AS $$
-begin
-  if not private.caller_sees_chapter(chapter) then
-    return;
-  end if;
-  return query
-  with changed as materialized (
-    select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes
-    from private.changed_peer_mentor_months(chapter) c
-  ),
-  changed_months as (
-    select distinct c.month_start from changed c
-  )
-  select m.month_start, m.activity_count, m.total_hours, m.active_mentor_count
-  from private.mv_chapter_stats m
-  where m.chapter_id = chapter
-    and not exists (select from changed_months c where c.month_start = m.month_start)
-  union all
-  -- A changed month: summed from its mentor-months, the changed ones as they are now.
-  select e.month_start, (sum(e.activity_count))::bigint, sum(e.minutes) / 60.0, count(*)
-  from (
-    select p.month_start, p.activity_count, (round(p.total_hours * 60))::bigint as minutes
-    from private.mv_peer_mentor_stats p
-    where p.chapter_id = chapter
-      and p.month_start in (select c.month_start from changed_months c)
-      and not exists (select from changed c where c.peer_mentor_id = p.peer_mentor_id and c.month_start = p.month_start)
-    union all
-    select c.month_start, c.activity_count, c.minutes
-    from changed c
-    where c.activity_count > 0
-  ) e
-  group by e.month_start;
-end
-$$;
-
-COMMENT ON FUNCTION private.chapter_stats_of(chapter uuid) IS 'The chapter''s rows of public.chapter_stats, exact now, when the caller may read them; none otherwise.';
-
-REVOKE ALL ON FUNCTION private.chapter_stats_of(chapter uuid) FROM PUBLIC;
-
-GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid) TO authenticated;
-
-GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid) TO service_role;
 
 -- Reads stay fast after a bulk backfill: when the log holds more than this many entries, the
 -- every-minute job refreshes (see docs/architecture.md, "Schedule", for how the figure was
@@ -363,74 +207,6 @@ COMMENT ON FUNCTION private.log_updated_activities() IS 'AFTER UPDATE statement 
 
 REVOKE ALL ON FUNCTION private.log_updated_activities() FROM PUBLIC;
 
--- The chapters a caller reads mentor rows of: those whose chapter-level figures they see, and
--- those where their own mentor row has figures (a mentor reads their own rows everywhere).
-CREATE FUNCTION private.peer_mentor_stats_chapter_ids() RETURNS uuid[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  mentors constant uuid[] := private.own_peer_mentor_ids();
-begin
-  if pg_catalog.cardinality(mentors) = 0 then
-    return private.stats_chapter_ids();
-  end if;
-  return array(
-    select pg_catalog.unnest(private.stats_chapter_ids())
-    union
-    select m.chapter_id from private.mv_peer_mentor_stats m where m.peer_mentor_id = any (mentors)
-    union
-    select k.chapter_id from private.stats_dirty_keys k where k.peer_mentor_id = any (mentors));
-end
-$$;
-
-COMMENT ON FUNCTION private.peer_mentor_stats_chapter_ids() IS 'Chapters the caller reads rows of public.peer_mentor_stats in: private.stats_chapter_ids(), and where the caller''s own mentor row has figures.';
-
-REVOKE ALL ON FUNCTION private.peer_mentor_stats_chapter_ids() FROM PUBLIC;
-
-GRANT ALL ON FUNCTION private.peer_mentor_stats_chapter_ids() TO authenticated;
-
-GRANT ALL ON FUNCTION private.peer_mentor_stats_chapter_ids() TO service_role;
-
--- A coordinator reads every mentor of the chapter; anyone else only their own mentor row.
-CREATE FUNCTION private.peer_mentor_stats_of(chapter uuid) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, total_hours numeric)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 200
-    SET search_path TO ''
-    SET jit TO 'off'
-    AS $$
-declare
-  every_mentor constant boolean := private.caller_sees_chapter(chapter);
-  mentors constant uuid[] := private.own_peer_mentor_ids();
-begin
-  if not every_mentor and pg_catalog.cardinality(mentors) = 0 then
-    return;
-  end if;
-  return query
-  with changed as materialized (
-    select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes
-    from private.changed_peer_mentor_months(chapter) c
-    where every_mentor or c.peer_mentor_id = any (mentors)
-  )
-  select p.peer_mentor_id, p.month_start, p.activity_count, p.total_hours
-  from private.mv_peer_mentor_stats p
-  where p.chapter_id = chapter
-    and (every_mentor or p.peer_mentor_id = any (mentors))
-    and not exists (select from changed c where c.peer_mentor_id = p.peer_mentor_id and c.month_start = p.month_start)
-  union all
-  select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes / 60.0
-  from changed c
-  where c.activity_count > 0;
-end
-$$;
-
-COMMENT ON FUNCTION private.peer_mentor_stats_of(chapter uuid) IS 'The chapter''s rows of public.peer_mentor_stats, exact now: every mentor''s for a caller who sees the chapter, else the caller''s own.';
-
-REVOKE ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid) FROM PUBLIC;
-
-GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid) TO authenticated;
-
-GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid) TO service_role;
-
 -- TRUNCATE has no transition table; it holds ACCESS EXCLUSIVE on activities anyway, so the
 -- views are refreshed to empty within the truncating transaction.
 CREATE FUNCTION private.refresh_after_truncate() RETURNS trigger
@@ -438,6 +214,7 @@ CREATE FUNCTION private.refresh_after_truncate() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
+  perform private.rebuild_peer_mentor_days();
   perform public.refresh_stats_views();
   return null;
 end
@@ -473,10 +250,247 @@ REVOKE ALL ON FUNCTION private.refresh_stats_views_if_dirty() FROM PUBLIC;
 
 GRANT ALL ON FUNCTION private.refresh_stats_views_if_dirty() TO service_role;
 
+CREATE FUNCTION private.chapter_keys(chapters uuid[], only_mentors uuid[] DEFAULT NULL::uuid[]) RETURNS TABLE(chapter_id uuid, key_mentors uuid[], key_days date[])
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 5
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+begin
+  return query
+  select c.chapter_id, coalesce(k.key_mentors, '{}'), coalesce(k.key_days, '{}')
+  from pg_catalog.unnest(chapters) as c (chapter_id)
+  left join (
+    select d.chapter_id, pg_catalog.array_agg(d.peer_mentor_id) as key_mentors,
+           pg_catalog.array_agg(d.bucket_date) as key_days
+    from (
+      select distinct l.chapter_id, l.peer_mentor_id, l.bucket_date
+      from private.stats_dirty_keys l
+      where l.chapter_id = any (chapters)
+        and (only_mentors is null or l.peer_mentor_id = any (only_mentors))
+    ) d
+    group by d.chapter_id
+  ) k on k.chapter_id = c.chapter_id;
+end
+$$;
+
+COMMENT ON FUNCTION private.chapter_keys(chapters uuid[], only_mentors uuid[]) IS 'The distinct (mentor, UTC day) keys in private.stats_dirty_keys of each given chapter (of the given mentors only, when only_mentors is set), as two arrays of equal length.';
+
+REVOKE ALL ON FUNCTION private.chapter_keys(chapters uuid[], only_mentors uuid[]) FROM PUBLIC;
+
+CREATE FUNCTION private.stats_chapters() RETURNS TABLE(chapter_id uuid, key_mentors uuid[], key_days date[])
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 5
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+begin
+  return query
+  select k.chapter_id, k.key_mentors, k.key_days
+  from private.chapter_keys(private.stats_chapter_ids()) k;
+end
+$$;
+
+COMMENT ON FUNCTION private.stats_chapters() IS 'The chapters whose chapter-level statistics the caller reads (private.stats_chapter_ids()), each with its keys in private.stats_dirty_keys.';
+
+REVOKE ALL ON FUNCTION private.stats_chapters() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.stats_chapters() TO authenticated;
+GRANT ALL ON FUNCTION private.stats_chapters() TO service_role;
+
+CREATE FUNCTION private.peer_mentor_stats_chapters() RETURNS TABLE(chapter_id uuid, key_mentors uuid[], key_days date[])
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 5
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+declare
+  seen constant uuid[] := private.stats_chapter_ids();
+  mentors constant uuid[] := private.own_peer_mentor_ids();
+begin
+  return query
+  select k.chapter_id, k.key_mentors, k.key_days from private.chapter_keys(seen) k;
+  if pg_catalog.cardinality(mentors) > 0 then
+    return query
+    select k.chapter_id, k.key_mentors, k.key_days
+    from private.chapter_keys(array(
+      select m.chapter_id from private.mv_peer_mentor_stats m where m.peer_mentor_id = any (mentors)
+      union
+      select l.chapter_id from private.stats_dirty_keys l where l.peer_mentor_id = any (mentors)
+      except
+      select pg_catalog.unnest(seen)), mentors) k;
+  end if;
+end
+$$;
+
+COMMENT ON FUNCTION private.peer_mentor_stats_chapters() IS 'The chapters the caller reads rows of public.peer_mentor_stats in, each with its keys in private.stats_dirty_keys: every chapter of private.stats_chapter_ids() with all its keys, and the other chapters where the caller''s own mentor row has figures with the caller''s keys only.';
+
+REVOKE ALL ON FUNCTION private.peer_mentor_stats_chapters() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.peer_mentor_stats_chapters() TO authenticated;
+GRANT ALL ON FUNCTION private.peer_mentor_stats_chapters() TO service_role;
+
+CREATE FUNCTION private.changed_peer_mentor_months(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, minutes bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 20
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+declare
+  dirty_days constant date[] := array(select distinct d from pg_catalog.unnest(key_days) as d);
+begin
+  if pg_catalog.cardinality(dirty_days) = 0 then
+    return;
+  end if;
+  return query
+  with live as materialized (
+    select l.peer_mentor_id, l.bucket_date, l.activity_count, l.minutes
+    from private.live_chapter_days(chapter, dirty_days) l
+  ),
+  changed as (
+    select distinct k.peer_mentor_id, (date_trunc('month', k.bucket_date::timestamp))::date as month_start
+    from rows from (pg_catalog.unnest(key_mentors), pg_catalog.unnest(key_days)) as k (peer_mentor_id, bucket_date)
+  )
+  select m.peer_mentor_id, m.month_start,
+         coalesce(clean.activity_count, 0) + coalesce(changed_days.activity_count, 0),
+         coalesce(clean.minutes, 0) + coalesce(changed_days.minutes, 0)
+  from changed m
+  cross join lateral (
+    select (sum(r.activity_count))::bigint as activity_count, (sum(r.minutes))::bigint as minutes
+    from private.peer_mentor_days r
+    where r.chapter_id = chapter
+      and r.peer_mentor_id = m.peer_mentor_id
+      and r.bucket_date >= m.month_start
+      and r.bucket_date < (m.month_start + interval '1 month')::date
+      and r.bucket_date <> all (dirty_days)
+  ) clean
+  cross join lateral (
+    select (sum(l.activity_count))::bigint as activity_count, (sum(l.minutes))::bigint as minutes
+    from live l
+    where l.peer_mentor_id = m.peer_mentor_id
+      and l.bucket_date >= m.month_start
+      and l.bucket_date < (m.month_start + interval '1 month')::date
+  ) changed_days;
+end
+$$;
+
+COMMENT ON FUNCTION private.changed_peer_mentor_months(chapter uuid, key_mentors uuid[], key_days date[]) IS 'The chapter''s mentor-months with one of the given keys (mentor, UTC day), as they are now: clean days from private.peer_mentor_days plus changed days from private.live_chapter_days().';
+
+REVOKE ALL ON FUNCTION private.changed_peer_mentor_months(chapter uuid, key_mentors uuid[], key_days date[]) FROM PUBLIC;
+
+CREATE FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) RETURNS TABLE(bucket_date date, activity_count bigint, total_hours numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 800
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+declare
+  dirty_days constant date[] := array(select distinct d from pg_catalog.unnest(key_days) as d);
+begin
+  if not private.caller_sees_chapter(chapter) then
+    return;
+  end if;
+  return query
+  select m.bucket_date, m.activity_count, m.total_hours
+  from private.mv_activity_time_series m
+  where m.chapter_id = chapter
+    and m.bucket_date <> all (dirty_days);
+  if pg_catalog.cardinality(dirty_days) > 0 then
+    return query
+    select l.bucket_date, (sum(l.activity_count))::bigint, sum(l.minutes) / 60.0
+    from private.live_chapter_days(chapter, dirty_days) l
+    group by l.bucket_date;
+  end if;
+end
+$$;
+
+COMMENT ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) IS 'The chapter''s rows of public.activity_time_series, exact now given the chapter''s logged keys, when the caller may read them; none otherwise.';
+
+REVOKE ALL ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) TO authenticated;
+GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) TO service_role;
+
+CREATE FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(month_start date, activity_count bigint, total_hours numeric, active_mentor_count bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 30
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+begin
+  if not private.caller_sees_chapter(chapter) then
+    return;
+  end if;
+  return query
+  with changed as materialized (
+    select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes
+    from private.changed_peer_mentor_months(chapter, key_mentors, key_days) c
+  ),
+  changed_months as (
+    select distinct c.month_start from changed c
+  )
+  select m.month_start, m.activity_count, m.total_hours, m.active_mentor_count
+  from private.mv_chapter_stats m
+  where m.chapter_id = chapter
+    and not exists (select from changed_months c where c.month_start = m.month_start)
+  union all
+  -- A changed month: summed from its mentor-months, the changed ones as they are now.
+  select e.month_start, (sum(e.activity_count))::bigint, sum(e.minutes) / 60.0, count(*)
+  from (
+    select p.month_start, p.activity_count, (round(p.total_hours * 60))::bigint as minutes
+    from private.mv_peer_mentor_stats p
+    where p.chapter_id = chapter
+      and p.month_start in (select c.month_start from changed_months c)
+      and not exists (select from changed c where c.peer_mentor_id = p.peer_mentor_id and c.month_start = p.month_start)
+    union all
+    select c.month_start, c.activity_count, c.minutes
+    from changed c
+    where c.activity_count > 0
+  ) e
+  group by e.month_start;
+end
+$$;
+
+COMMENT ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) IS 'The chapter''s rows of public.chapter_stats, exact now given the chapter''s logged keys, when the caller may read them; none otherwise.';
+
+REVOKE ALL ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO authenticated;
+GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO service_role;
+
+CREATE FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, total_hours numeric)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 200
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+declare
+  every_mentor constant boolean := private.caller_sees_chapter(chapter);
+  mentors uuid[] := '{}'::uuid[];
+begin
+  if not every_mentor then
+    mentors := private.own_peer_mentor_ids();
+    if pg_catalog.cardinality(mentors) = 0 then
+      return;
+    end if;
+  end if;
+  return query
+  with changed as materialized (
+    select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes
+    from private.changed_peer_mentor_months(chapter, key_mentors, key_days) c
+    where every_mentor or c.peer_mentor_id = any (mentors)
+  )
+  select p.peer_mentor_id, p.month_start, p.activity_count, p.total_hours
+  from private.mv_peer_mentor_stats p
+  where p.chapter_id = chapter
+    and (every_mentor or p.peer_mentor_id = any (mentors))
+    and not exists (select from changed c where c.peer_mentor_id = p.peer_mentor_id and c.month_start = p.month_start)
+  union all
+  select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes / 60.0
+  from changed c
+  where c.activity_count > 0;
+end
+$$;
+
+COMMENT ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) IS 'The chapter''s rows of public.peer_mentor_stats, exact now given the chapter''s logged keys: every mentor''s for a caller who sees the chapter, else the caller''s own.';
+
+REVOKE ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO authenticated;
+GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO service_role;
+
 create view public.activity_time_series with (security_invoker = true) as
 select s.bucket_date, c.chapter_id, s.activity_count, s.total_hours
-from pg_catalog.unnest(private.stats_chapter_ids()) as c (chapter_id)
-cross join lateral private.activity_time_series_of(c.chapter_id) s;
+from private.stats_chapters() c
+cross join lateral private.activity_time_series_of(c.chapter_id, c.key_days) s;
 
 COMMENT ON VIEW public.activity_time_series IS 'Daily activity count and hours of the caller''s chapters, exact at every moment (equal to v_activity_time_series). public.stats_freshness says when the materialized part was last refreshed.';
 
@@ -489,8 +503,8 @@ GRANT SELECT ON TABLE public.activity_time_series TO service_role;
 
 create view public.chapter_stats with (security_invoker = true) as
 select c.chapter_id, s.month_start, s.activity_count, s.total_hours, s.active_mentor_count
-from pg_catalog.unnest(private.stats_chapter_ids()) as c (chapter_id)
-cross join lateral private.chapter_stats_of(c.chapter_id) s;
+from private.stats_chapters() c
+cross join lateral private.chapter_stats_of(c.chapter_id, c.key_mentors, c.key_days) s;
 
 COMMENT ON VIEW public.chapter_stats IS 'Monthly figures of the caller''s chapters, exact at every moment (equal to v_chapter_stats).';
 
@@ -503,8 +517,8 @@ GRANT SELECT ON TABLE public.chapter_stats TO service_role;
 
 create view public.peer_mentor_stats with (security_invoker = true) as
 select s.peer_mentor_id, c.chapter_id, s.month_start, s.activity_count, s.total_hours
-from pg_catalog.unnest(private.peer_mentor_stats_chapter_ids()) as c (chapter_id)
-cross join lateral private.peer_mentor_stats_of(c.chapter_id) s;
+from private.peer_mentor_stats_chapters() c
+cross join lateral private.peer_mentor_stats_of(c.chapter_id, c.key_mentors, c.key_days) s;
 
 COMMENT ON VIEW public.peer_mentor_stats IS 'Monthly figures per mentor in the caller''s chapters (or of the calling mentor), exact at every moment (equal to v_peer_mentor_stats).';
 

@@ -54,11 +54,11 @@ select bag_eq('select * from public.chapter_stats', 'select * from public.v_chap
 select bag_eq('select * from public.peer_mentor_stats', 'select * from public.v_peer_mentor_stats',
   'two-chapter coordinator: peer_mentor_stats equals v_peer_mentor_stats');
 -- The per-chapter functions behind the views, called directly for a chapter not theirs.
-select is_empty($$select * from private.chapter_stats_of('7e570000-0000-4000-8000-000000000303')$$,
+select is_empty($$select * from private.chapter_stats_of('7e570000-0000-4000-8000-000000000303', '{}', '{}')$$,
   'two-chapter coordinator: chapter_stats_of another chapter returns nothing');
-select is_empty($$select * from private.activity_time_series_of('7e570000-0000-4000-8000-000000000303')$$,
+select is_empty($$select * from private.activity_time_series_of('7e570000-0000-4000-8000-000000000303', '{}')$$,
   'two-chapter coordinator: activity_time_series_of another chapter returns nothing');
-select is_empty($$select * from private.peer_mentor_stats_of('7e570000-0000-4000-8000-000000000303')$$,
+select is_empty($$select * from private.peer_mentor_stats_of('7e570000-0000-4000-8000-000000000303', '{}', '{}')$$,
   'two-chapter coordinator: peer_mentor_stats_of another chapter returns nothing');
 reset role;
 
@@ -99,7 +99,7 @@ select bag_eq('select * from public.chapter_stats', 'select * from public.v_chap
 select bag_eq('select * from public.peer_mentor_stats', 'select * from public.v_peer_mentor_stats',
   'peer mentor: peer_mentor_stats equals v_peer_mentor_stats');
 select set_eq($$select distinct s.peer_mentor_id from generate_series(1, 6) n,
-        private.peer_mentor_stats_of(('7e570000-0000-4000-8000-00000000030' || n)::uuid) s$$,
+        private.peer_mentor_stats_of(('7e570000-0000-4000-8000-00000000030' || n)::uuid, '{}', '{}') s$$,
   array['7e570000-0000-4000-8000-000000000b31']::uuid[],
   'a peer mentor calling peer_mentor_stats_of for every chapter gets their own rows only');
 reset role;
