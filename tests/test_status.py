@@ -65,17 +65,20 @@ def test_a_freshly_migrated_database_is_healthy(migrated, conn):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("statistics layer: healthy")
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
-    threshold = conn.execute("select private.dirty_keys_threshold()").fetchone()[0]
+    threshold, days_threshold = conn.execute("select private.dirty_keys_threshold(), "
+                                             "private.dirty_days_threshold()").fetchone()
     assert f"change log: 0 entries, 0 chapter-days; threshold {threshold:,}" in result.stdout
+    assert f"most dirty days of one chapter: 0; threshold {days_threshold}" in result.stdout
 
     code, verdict = status_json(migrated)
     assert code == 0 and verdict["healthy"] is True and verdict["problems"] == []
     assert [view["view_name"] for view in verdict["views"]] == \
-        ["mv_activity_time_series", "mv_chapter_stats", "mv_peer_mentor_days", "mv_peer_mentor_stats"]
+        ["mv_activity_time_series", "mv_chapter_stats", "mv_peer_mentor_stats"]
     assert all(view["age_s"] < 600 and view["last_failure"] is None for view in verdict["views"])
     assert [(job["jobname"], job["active"]) for job in verdict["cron_jobs"]] == [(name, True) for name in PROJECT_JOBS]
     assert verdict["log"] == {"entries": 0, "chapter_days": 0, "oldest_entry_at": None, "oldest_entry_age_s": None,
-                              "threshold": threshold}
+                              "threshold": threshold, "most_days_of_a_chapter": 0,
+                              "days_threshold": days_threshold}
 
 
 def test_the_log_is_counted_in_entries_chapter_days_and_age(hand_checked, conn, db_url):
@@ -198,3 +201,21 @@ def runs_by_job(conn: psycopg.Connection) -> dict[str, list[str]]:
         "select j.jobname, array_agg(d.return_message order by d.return_message) from cron.job_run_details d "
         "join cron.job j using (jobid) where d.return_message like '%% days' and j.jobname = any (%s) "
         "group by j.jobname", ([*PROJECT_JOBS, "someone-elses-job"],))}
+
+
+def test_a_chapter_with_too_many_dirty_days_for_too_long_is_unhealthy(restored_afterwards, conn):
+    # The threshold job's second condition: one chapter with more dirty days than it allows.
+    break_the_refresh_of_mv_chapter_stats(conn)
+    conn.execute("insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date) "
+                 "select pg_current_xact_id(), '00000000-0000-0000-0000-00000000000c', gen_random_uuid(), "
+                 "date '2026-01-01' + g from generate_series(0, private.dirty_days_threshold()) g")
+    code, verdict = status_json(restored_afterwards)
+    assert code == 0, verdict["problems"]
+    days = verdict["log"]["days_threshold"] + 1
+    assert verdict["log"]["most_days_of_a_chapter"] == days
+
+    conn.execute("update private.stats_dirty_keys set logged_at = logged_at - interval '15 minutes 1 second'")
+    code, verdict = status_json(restored_afterwards)
+    assert code == 1
+    assert verdict["problems"] == [f"a chapter has had {days} dirty days, more than {days - 1}, for over "
+                                   "15 minutes: the threshold refresh has not emptied them"]

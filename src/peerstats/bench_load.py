@@ -34,7 +34,8 @@ import psycopg
 from rich.console import Console
 
 from peerstats import database, migrations, postgrest
-from peerstats.bench import check_writable, percentile
+from peerstats.bench import check_writable
+from peerstats.latency import percentile
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
 from peerstats.freshness import DASHBOARD_QUERIES

@@ -66,6 +66,8 @@ def print_health(console: Console, health: dict[str, Any]) -> None:
     log = health["log"]
     line(f"change log: {log['entries']:,} entries, {log['chapter_days']:,} chapter-days; "
          f"threshold {log['threshold']:,}")
+    line(f"  most dirty days of one chapter: {log['most_days_of_a_chapter']:,}; "
+         f"threshold {log['days_threshold']:,}")
     if log["oldest_entry_at"]:
         line(f"  oldest entry: {utc_minute(log['oldest_entry_at'])} ({duration(log['oldest_entry_age_s'])} ago)")
 

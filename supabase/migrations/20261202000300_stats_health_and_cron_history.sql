@@ -56,8 +56,10 @@ revoke all on function private.stats_cron_jobs(), private.prune_stats_cron_histo
 -- - a view has had no successful refresh for over two hours: the hourly job has failed (or
 --   not run) twice;
 -- - one of this project's cron jobs is missing, inactive, or its last finished run failed;
--- - the log entries logged more than 15 minutes ago exceed private.dirty_keys_threshold():
---   the every-minute job should have refreshed them away by then (a refresh takes seconds at
+-- - the log entries logged more than 15 minutes ago exceed private.dirty_keys_threshold(), or
+--   name more days of one chapter than private.dirty_days_threshold() (the two conditions of
+--   private.refresh_stats_views_if_dirty()): the every-minute job should have refreshed them
+--   away by then (a refresh takes seconds at
 --   a million activities; one minute for the job to notice, one refresh it may have had to
 --   skip, its own refresh, and a wide margin).
 -- SECURITY DEFINER to read cron.job and cron.job_run_details as the jobs' owner, and only
@@ -74,11 +76,13 @@ declare
   log_allowance constant interval := interval '15 minutes';
   checked_at constant timestamptz := pg_catalog.now();
   threshold constant integer := private.dirty_keys_threshold();
+  days_threshold constant integer := private.dirty_days_threshold();
   problems text[] := '{}'::text[];
   views jsonb;
   jobs jsonb;
   log jsonb;
   overdue bigint;
+  overdue_days bigint;
   item record;
 begin
   select coalesce(jsonb_agg(jsonb_build_object(
@@ -150,7 +154,11 @@ begin
            'chapter_days', count(distinct (k.chapter_id, k.bucket_date)),
            'oldest_entry_at', min(k.logged_at),
            'oldest_entry_age_s', round(extract(epoch from checked_at - min(k.logged_at))::numeric, 1),
-           'threshold', threshold)
+           'threshold', threshold,
+           'most_days_of_a_chapter', (select coalesce(max(c.days), 0)
+                                      from (select count(distinct d.bucket_date) as days
+                                            from private.stats_dirty_keys d group by d.chapter_id) c),
+           'days_threshold', days_threshold)
   into log
   from private.stats_dirty_keys k;
   -- Counting stops past the threshold: the check costs the same however large the log grew.
@@ -161,6 +169,16 @@ begin
     problems := problems || pg_catalog.format(
       'the log has held more than %s entries for over %s minutes: the threshold refresh has not emptied it',
       threshold, extract(epoch from log_allowance)::integer / 60);
+  end if;
+  select coalesce(max(c.days), 0) into overdue_days
+  from (select count(distinct k.bucket_date) as days
+        from private.stats_dirty_keys k
+        where k.logged_at < checked_at - log_allowance
+        group by k.chapter_id) c;
+  if overdue_days > days_threshold then
+    problems := problems || pg_catalog.format(
+      'a chapter has had %s dirty days, more than %s, for over %s minutes: the threshold refresh has not emptied them',
+      overdue_days, days_threshold, extract(epoch from log_allowance)::integer / 60);
   end if;
 
   return jsonb_build_object(
@@ -173,7 +191,7 @@ begin
 end
 $$;
 comment on function public.stats_health() is
-  'Health of the statistics layer as jsonb: healthy (boolean), problems (text[]), per view the last successful refresh and the last failure, the log''s entries, chapter-days and oldest entry, and this project''s cron jobs with their last finished runs. Unhealthy when a view has had no successful refresh for over two hours, a cron job is missing, inactive or failing, or entries older than 15 minutes exceed the log''s threshold. Executable by service_role and the owner only.';
+  'Health of the statistics layer as jsonb: healthy (boolean), problems (text[]), per view the last successful refresh and the last failure, the log''s entries, chapter-days and oldest entry, and this project''s cron jobs with their last finished runs. Unhealthy when a view has had no successful refresh for over two hours, a cron job is missing, inactive or failing, or entries older than 15 minutes exceed the log''s thresholds (entries, or dirty days of one chapter). Executable by service_role and the owner only.';
 revoke all on function public.stats_health() from public, anon, authenticated;
 grant execute on function public.stats_health() to service_role;
 
