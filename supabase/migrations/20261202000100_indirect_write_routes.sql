@@ -51,8 +51,12 @@ alter table public.activities
   add column if not exists moderated_in_chapter uuid references public.chapters (id);
 comment on column public.activities.moderated_in_chapter is
   'The chapter the activity was in when its deleted_at or duplicate_of was set (null while neither is): only a coordinator of this chapter, or service_role, may clear or change them or move the activity elsewhere. Set by the database.';
--- It tells chapters apart, so it carries no planner statistics (see private.statistics_free_columns).
-alter table public.activities alter column moderated_in_chapter set statistics 0;
+-- It tells chapters apart, so it carries no planner statistics (see private.statistics_free_columns):
+-- SET STATISTICS 0 for the future, and ALTER TYPE to its own type to delete any gathered while
+-- the column outlived a down script (as migration 20261126000100 explains).
+alter table public.activities
+  alter column moderated_in_chapter set statistics 0,
+  alter column moderated_in_chapter type uuid;
 create index if not exists activities_moderated_in_chapter on public.activities (moderated_in_chapter)
   where moderated_in_chapter is not null;
 -- A record of the past, not a change of any figure: without the triggers, which would refuse
