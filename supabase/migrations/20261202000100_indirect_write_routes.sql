@@ -225,7 +225,8 @@ begin
 end
 $$;
 
--- Whether a type counts decides what an activity of it adds. FOR SHARE rather than the
+-- Whether a type counts decides what an activity of it adds (and, for a duplicate, its
+-- original's type decides whether it counts at all). FOR SHARE rather than the
 -- foreign key's FOR KEY SHARE: under REPEATABLE READ and SERIALIZABLE it fails when a type
 -- switch committed after the writer's snapshot, which the writer's checks would not see.
 create function private.share_lock_types(type_codes text[]) returns void
@@ -250,7 +251,11 @@ declare
   mentor_ids uuid[];
   days date[];
 begin
-  perform private.share_lock_types(array(select distinct n.activity_type from new_rows n));
+  perform private.share_lock_types(array(
+    select n.activity_type from new_rows n
+    union
+    select o.activity_type from public.activities o
+    where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
   perform private.record_original_writes(array(select n.duplicate_of from new_rows n where n.duplicate_of is not null));
   select pg_catalog.array_agg(n.peer_mentor_id), pg_catalog.array_agg((n.recorded_at at time zone 'UTC')::date)
   into mentor_ids, days
@@ -274,7 +279,11 @@ declare
   mentor_ids uuid[];
   days date[];
 begin
-  perform private.share_lock_types(array(select distinct n.activity_type from new_rows n));
+  perform private.share_lock_types(array(
+    select n.activity_type from new_rows n
+    union
+    select o.activity_type from public.activities o
+    where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
   perform private.record_original_writes(array(
     select o.id
     from old_rows o join new_rows n on n.id = o.id
