@@ -56,6 +56,9 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
             states[2]["api"]["p50_ms"] / states[2]["plain"]["p50_ms"], rel=0.01)
         assert [cost["writers"] for cost in size["writes"]] == [1, 4]
         assert all(cost["with_triggers_per_s"] > 0 and cost["without_triggers_per_s"] > 0 for cost in size["writes"])
+        assert [cost["writers"] for cost in size["guarded_writes"]] == [1, 4]
+        assert all(cost["with_triggers_per_s"] > 0 and cost["without_triggers_per_s"] > 0
+                   for cost in size["guarded_writes"])
     # On a cluster of its own, removed afterwards.
     assert not Path(document["throwaway_cluster"]).exists()
 

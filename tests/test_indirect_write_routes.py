@@ -37,7 +37,8 @@ ISOLATIONS = ["repeatable read", "serializable"]
 def straddling(world, conn):
     """An original in 2025 of a type used nowhere else, its duplicate in 2024, and one more 2024
     activity of the same mentor and chapter."""
-    conn.execute("insert into public.activity_types (code, label, counts_in_stats) values ('workshop', 'Workshop', true)")
+    conn.execute("insert into public.activity_types (code, label, counts_in_stats) "
+                 "values ('workshop', 'Workshop', true)")
     conn.execute(
         "insert into public.activities (id, peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
         " values (%(o)s, %(m)s, %(c)s, 'workshop', '2025-01-10 10:00+00', 60),"

@@ -202,8 +202,11 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
                                                 hour_of_writes=hour_of_writes)
         with console.status("timing single-row inserts with and without the statistics triggers"):
             writes = bench_exact.write_cost(conn, url, write_statements)
+        with console.status("timing single-row inserts with and without the write guards"):
+            guarded_writes = bench_exact.write_cost(conn, url, write_statements, bench_exact.WRITE_GUARD_TRIGGERS)
     figures = {"activities": activities, "counted_activities": counted, "seed": seeded, "refresh": refreshed,
-               "queries": queries, "pending_reads": pending, "writes": writes}
+               "queries": queries, "pending_reads": pending, "writes": writes,
+               "guarded_writes": guarded_writes}
     print_size(console, figures)
     return figures
 
@@ -256,4 +259,4 @@ def print_size(console: Console, figures: dict[str, Any]) -> None:
                   f"{row['speedup_p50']:,.1f}×" if row["speedup_p50"] else "-")
                  for row in figures["queries"]],
                 title="dashboard queries, ms at the client (API: as the chapter's coordinator)")
-    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"])
+    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"], figures["guarded_writes"])
