@@ -229,12 +229,18 @@ $$;
 -- original's type decides whether it counts at all). FOR SHARE rather than the
 -- foreign key's FOR KEY SHARE: under REPEATABLE READ and SERIALIZABLE it fails when a type
 -- switch committed after the writer's snapshot, which the writer's checks would not see.
+-- At READ COMMITTED it is not needed: a switch holds SHARE on activities, which a writer's
+-- statement waits for before it takes its snapshot. Skipping it there spares every API
+-- insert (PostgREST's default level) a second tuple lock on the one row all writers share.
 create function private.share_lock_types(type_codes text[]) returns void
 language plpgsql
 security definer
 set search_path = ''
 as $$
 begin
+  if pg_catalog.current_setting('transaction_isolation') = 'read committed' then
+    return;
+  end if;
   perform from public.activity_types t
   where t.code = any (type_codes)
   order by t.code
