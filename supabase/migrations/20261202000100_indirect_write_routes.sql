@@ -229,18 +229,16 @@ $$;
 -- original's type decides whether it counts at all). FOR SHARE rather than the
 -- foreign key's FOR KEY SHARE: under REPEATABLE READ and SERIALIZABLE it fails when a type
 -- switch committed after the writer's snapshot, which the writer's checks would not see.
--- At READ COMMITTED it is not needed: a switch holds SHARE on activities, which a writer's
--- statement waits for before it takes its snapshot. Skipping it there spares every API
--- insert (PostgREST's default level) a second tuple lock on the one row all writers share.
+-- The callers skip it at READ COMMITTED, where it is not needed: a switch holds SHARE on
+-- activities, which a writer's statement waits for before it takes its snapshot. That spares
+-- every API insert (PostgREST's default level) a second tuple lock on the one row all
+-- writers share.
 create function private.share_lock_types(type_codes text[]) returns void
 language plpgsql
 security definer
 set search_path = ''
 as $$
 begin
-  if pg_catalog.current_setting('transaction_isolation') = 'read committed' then
-    return;
-  end if;
   perform from public.activity_types t
   where t.code = any (type_codes)
   order by t.code
@@ -256,17 +254,23 @@ as $$
 declare
   mentor_ids uuid[];
   days date[];
+  originals uuid[];
 begin
-  perform private.share_lock_types(array(
-    select n.activity_type from new_rows n
-    union
-    select o.activity_type from public.activities o
-    where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
-  perform private.record_original_writes(array(select n.duplicate_of from new_rows n where n.duplicate_of is not null));
-  select pg_catalog.array_agg(n.peer_mentor_id), pg_catalog.array_agg((n.recorded_at at time zone 'UTC')::date)
-  into mentor_ids, days
-  from new_rows n
-  where n.deleted_at is null;
+  if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+    perform private.share_lock_types(array(
+      select n.activity_type from new_rows n
+      union
+      select o.activity_type from public.activities o
+      where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
+  end if;
+  select pg_catalog.array_agg(n.peer_mentor_id) filter (where n.deleted_at is null),
+         pg_catalog.array_agg((n.recorded_at at time zone 'UTC')::date) filter (where n.deleted_at is null),
+         pg_catalog.array_agg(n.duplicate_of) filter (where n.duplicate_of is not null)
+  into mentor_ids, days, originals
+  from new_rows n;
+  if originals is not null then
+    perform private.record_original_writes(originals);
+  end if;
   if mentor_ids is not null then
     perform private.refuse_overfull_mentor_days(mentor_ids, days);
   end if;
@@ -285,11 +289,13 @@ declare
   mentor_ids uuid[];
   days date[];
 begin
-  perform private.share_lock_types(array(
-    select n.activity_type from new_rows n
-    union
-    select o.activity_type from public.activities o
-    where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
+  if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+    perform private.share_lock_types(array(
+      select n.activity_type from new_rows n
+      union
+      select o.activity_type from public.activities o
+      where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
+  end if;
   perform private.record_original_writes(array(
     select o.id
     from old_rows o join new_rows n on n.id = o.id
