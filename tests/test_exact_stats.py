@@ -272,7 +272,6 @@ PLPGSQL_FUNCTIONS = [  # (function, the trigger's relation, its new and old tran
     ("private.log_updated_activities()", "public.activities", "new_rows", "old_rows"),
     ("private.log_deleted_activities()", "public.activities", None, "old_rows"),
     ("private.log_retyped_activities()", "public.activity_types", "new_rows", "old_rows"),
-    ("private.hold_activity_writers()", "public.activity_types", None, None),
     ("private.refresh_after_truncate()", "public.activities", None, None),
     ("private.rebuild_peer_mentor_days()", None, None, None),
     ("private.fold_into_peer_mentor_days(pg_snapshot)", None, None, None),

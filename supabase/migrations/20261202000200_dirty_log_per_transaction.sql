@@ -30,12 +30,15 @@ comment on table private.stats_dirty_keys is
   'Keys (chapter, mentor, UTC day) whose statistics changed since the last refresh, one entry per key and writing transaction. Written by triggers on activities and activity_types; emptied by public.refresh_stats_views() of the entries it folded into the materialized views.';
 
 -- The inserted rows' keys, except those of rows that cannot count: soft-deleted ones, and those
--- of a type that does not count. Such a type is locked FOR SHARE until this transaction ends,
--- so a switch of it to counting either waits for this insert and then sees its rows (READ
--- COMMITTED), or came first and this insert fails: at REPEATABLE READ and SERIALIZABLE a
--- FOR SHARE lock of a row updated since the snapshot raises a serialization failure, and at
--- READ COMMITTED the lock re-reads the switched row, which then no longer qualifies, so the
--- rows are logged. (The switch's side is private.hold_activity_writers(), below.)
+-- of a type that does not count. A switch of that type to counting logs every activity of the
+-- type (private.log_retyped_activities), and the write guards of migration 20261202000100 make
+-- sure it sees this insert or this insert sees it: the switch first takes SHARE on activities
+-- (private.lock_activities_for_type_changes), which waits for this transaction, so at READ
+-- COMMITTED the counts_in_stats read here is the committed one; at REPEATABLE READ and
+-- SERIALIZABLE the insert guard has locked the types FOR SHARE (private.share_lock_types, a
+-- trigger that fires before this one), which fails when a switch committed after this
+-- transaction's snapshot, and a switch whose snapshot predates a committed insert fails itself
+-- (private.refuse_snapshot_older_than_committed_writers).
 create or replace function private.log_inserted_activities() returns trigger
 language plpgsql
 security definer
@@ -49,9 +52,7 @@ begin
     select t.code
     from public.activity_types t
     where t.code in (select n.activity_type from new_rows n where n.deleted_at is null)
-      and not t.counts_in_stats
-    order by t.code
-    for share of t);
+      and not t.counts_in_stats);
   insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
   select distinct writer, n.chapter_id, n.peer_mentor_id, (n.recorded_at at time zone 'UTC')::date
   from new_rows n
@@ -116,56 +117,8 @@ begin
 end
 $$;
 
--- Before an update of activity_types that sets counts_in_stats: a SHARE lock on activities,
--- held to the end of the transaction, waits for the writers of activities in flight and holds
--- off new ones, so the switch's log (private.log_retyped_activities) sees every activity of
--- the type. Taken before the type's row is updated, so an insert that locks that row FOR SHARE
--- (above) never waits for it while holding activities.
---
--- At READ COMMITTED the log's query takes a snapshot after this lock, which sees every activity.
--- At REPEATABLE READ and SERIALIZABLE the transaction's snapshot may predate a writer that
--- committed before the lock was granted, whose rows it cannot see: an insert of a type that
--- did not count logged nothing, and the switch would not log it either. So there the switch
--- fails with a serialization failure when any transaction committed after the snapshot: one
--- running when it was taken (its xip list), or one numbered from its xmax up to the newest
--- transaction id (pg_xact_status refuses an id past that, which ends the search). Every
--- writer that may have written activities unseen is among them. Types change rarely, by the
--- national office; a retry succeeds.
-create function private.hold_activity_writers() returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  seen pg_snapshot;
-  candidate bigint;
-begin
-  lock table public.activities in share mode;
-  if pg_catalog.current_setting('transaction_isolation') = 'read committed' then
-    return null;
-  end if;
-  seen := pg_catalog.pg_current_snapshot();  -- the transaction's snapshot
-  candidate := pg_catalog.pg_snapshot_xmax(seen)::text::bigint;
-  if not exists (select from pg_catalog.pg_snapshot_xip(seen) x where pg_catalog.pg_xact_status(x) = 'committed') then
-    begin
-      loop
-        exit when pg_catalog.pg_xact_status(candidate::text::xid8) = 'committed';
-        candidate := candidate + 1;
-      end loop;
-    exception when invalid_parameter_value then
-      return null;  -- past the newest transaction id: none committed unseen
-    end;
-  end if;
-  raise exception 'activity types cannot change in this transaction: activities may have been written since its snapshot, which the statistics would miss'
-    using errcode = 'serialization_failure',
-          hint = 'Retry the transaction.';
-end
-$$;
-comment on function private.hold_activity_writers() is
-  'BEFORE UPDATE OF counts_in_stats statement trigger on activity_types: locks activities (SHARE) so a change of counts_in_stats is logged for every activity of the type; at REPEATABLE READ and SERIALIZABLE, fails (40001) when a transaction committed after the snapshot.';
-
--- The switch's log: unchanged but for the lock, now private.hold_activity_writers()'s, and one
--- entry per key and transaction.
+-- The switch's log: unchanged but for one entry per key and transaction (its lock is the write
+-- guards', private.lock_activities_for_type_changes).
 create or replace function private.log_retyped_activities() returns trigger
 language plpgsql
 security definer
@@ -192,19 +145,13 @@ end
 $$;
 
 comment on function private.log_inserted_activities() is
-  'AFTER INSERT statement trigger on activities: logs the keys of the new rows that count (not soft-deleted, of a type that counts, the types that do not locked FOR SHARE), once per transaction.';
+  'AFTER INSERT statement trigger on activities: logs the keys of the new rows that count (not soft-deleted, of a type that counts), once per transaction.';
 comment on function private.log_updated_activities() is
   'AFTER UPDATE statement trigger on activities: logs the old and new rows'' keys and those of their duplicates, once per transaction.';
 comment on function private.log_deleted_activities() is
   'AFTER DELETE statement trigger on activities: logs the deleted rows'' keys and those of their duplicates, once per transaction.';
 comment on function private.log_retyped_activities() is
   'AFTER UPDATE statement trigger on activity_types: logs the keys of every activity of a type whose counts_in_stats changed, once per transaction.';
-revoke all on function private.hold_activity_writers() from public, anon, authenticated, service_role;
-
-create trigger activity_types_hold_activity_writers
-  before update of counts_in_stats on public.activity_types
-  for each statement execute function private.hold_activity_writers();
-
 -- The threshold refresh counts what makes reads slow. A read of a chapter recomputes each of
 -- its dirty days: on 100k seeded activities, a chapter's 12-month read (three endpoints) took
 -- 3.9 ms with none, 14.9 ms with 100 and 98 ms with 500 (docs/architecture.md). So the job

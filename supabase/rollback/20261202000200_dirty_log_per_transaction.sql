@@ -6,9 +6,6 @@
 -- The refresh's lock first, as the up script takes it.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
 
-drop trigger activity_types_hold_activity_writers on public.activity_types;
-drop function private.hold_activity_writers();
-
 drop index private.stats_dirty_keys_chapter;
 create index stats_dirty_keys_chapter on private.stats_dirty_keys (chapter_id, bucket_date, peer_mentor_id);
 comment on table private.stats_dirty_keys is
