@@ -37,7 +37,7 @@ from peerstats.verify.exactness import callers, differences
 PEERSTATS = Path(sys.executable).parent / "peerstats"
 # The migration `db up` is killed in: it replaces the API views, so a lock on one of them
 # stops it half-way, after it has created a materialized view and replaced functions.
-MIGRATION_KILLED = "20261127000100"
+MIGRATION_KILLED = "20261202000600"
 HOURLY_JOB = "refresh-stats-views"
 WAIT_S = 30
 CRON_WAIT_S = 130
@@ -251,12 +251,12 @@ def test_a_crash_mid_migration_applies_none_of_it_and_db_up_then_completes(seede
 
     with closing(connect(cluster.url)) as conn, closing(connect(cluster.url)) as blocker:
         blocker.execute("begin")
-        blocker.execute("lock table public.peer_mentor_stats in access share mode")
+        blocker.execute("lock table public.activity_time_series in access share mode")
         up = subprocess.Popen([str(PEERSTATS), "--database-url", cluster.url, "db", "up"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: waiting_for(conn, "peerstats") == ["public.peer_mentor_stats"],
-                   f"db up waits inside {MIGRATION_KILLED} for public.peer_mentor_stats")
-        # Half-way: its new materialized view exists in its transaction (its lock is held).
+        wait_until(lambda: waiting_for(conn, "peerstats") == ["public.activity_time_series"],
+                   f"db up waits inside {MIGRATION_KILLED} for public.activity_time_series")
+        # Half-way: it has dropped the other two API views in its transaction (their locks are held).
         assert conn.execute(
             "select count(*) from pg_locks l join pg_stat_activity a using (pid) where a.application_name = 'peerstats'"
             " and l.granted and l.locktype = 'relation' and l.mode = 'AccessExclusiveLock'").fetchone()[0] > 0
@@ -268,7 +268,7 @@ def test_a_crash_mid_migration_applies_none_of_it_and_db_up_then_completes(seede
 
     with connect(cluster.url) as conn:
         assert state(conn) == before
-        assert conn.execute("select to_regclass('private.mv_peer_mentor_days')").fetchone()[0] is None
+        assert conn.execute("select to_regclass('private.peer_mentor_days')").fetchone()[0] is None
         assert_exact_then_refresh_and_cron_succeed(conn)
 
         up_again = subprocess.run([str(PEERSTATS), "--database-url", cluster.url, "db", "up"],
@@ -276,6 +276,6 @@ def test_a_crash_mid_migration_applies_none_of_it_and_db_up_then_completes(seede
         assert up_again.returncode == 0, up_again.stderr
         assert conn.execute("select string_agg(version, ',' order by version)"
                             " from supabase_migrations.schema_migrations").fetchone()[0] == ",".join(versions)
-        assert conn.execute("select to_regclass('private.mv_peer_mentor_days')").fetchone()[0] is not None
+        assert conn.execute("select to_regclass('private.peer_mentor_days')").fetchone()[0] is not None
         write_through_api(conn, 5)
         assert_exact_then_refresh_and_cron_succeed(conn)

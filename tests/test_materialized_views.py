@@ -138,7 +138,7 @@ def test_after_every_kind_of_change_and_a_refresh_each_view_equals_its_plain_vie
     # New activities, one in a month and chapter with nothing yet.
     conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
                  "duration_minutes) values (%s, %s, 'visit', '2024-05-31 23:59:59+00', 33), "
-                 "(%s, %s, 'course', '2024-02-12 09:00+00', 1440)",
+                 "(%s, %s, 'course', '2024-02-12 09:00+00', 1380)",
                  (ids.mentors["Anna"], ids.chapters["Chapter B"], ids.mentors["Eva"], ids.chapters["Chapter E"]))
     # recorded_at moved across a month boundary, chapter_id moved to another chapter.
     conn.execute("update public.activities set recorded_at = '2024-02-01 00:00:00+00' where id::text like '%c01'")

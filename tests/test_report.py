@@ -152,7 +152,7 @@ def test_the_rendered_report_shows_exactly_the_apis_figures(seeded, conn, tmp_pa
         (coordinator,)).fetchone()
     conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
                  " select %s, %s, (select code from public.activity_types where counts_in_stats order by code limit 1),"
-                 " date_trunc('day', now()) - interval '1 day' + n * interval '1 minute', 1440"
+                 " date_trunc('day', now()) - interval '3 days' + n * interval '1 day', 1440"
                  " from generate_series(1, 3) n", (outsider, chapter))
     conn.execute("select public.refresh_stats_views()")
 
