@@ -65,6 +65,9 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
             states[3]["api"]["p50_ms"] / states[3]["plain"]["p50_ms"], rel=0.01)
         assert [cost["writers"] for cost in size["writes"]] == [1, 4]
         assert all(cost["with_triggers_per_s"] > 0 and cost["without_triggers_per_s"] > 0 for cost in size["writes"])
+        assert [cost["writers"] for cost in size["guarded_writes"]] == [1, 4]
+        assert all(cost["with_triggers_per_s"] > 0 and cost["without_triggers_per_s"] > 0
+                   for cost in size["guarded_writes"])
         bulk = size["bulk_insert"]
         assert bulk["rows"] == 5000 and bulk["api_ms"] > 0 and bulk["owner_ms"] > 0 and len(bulk["pair_ratios"]) == 3
         assert bulk["ratio"] == pytest.approx(sorted(bulk["pair_ratios"])[1], abs=0.01)

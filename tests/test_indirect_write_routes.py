@@ -37,7 +37,8 @@ ISOLATIONS = ["repeatable read", "serializable"]
 def straddling(world, conn):
     """An original in 2025 of a type used nowhere else, its duplicate in 2024, and one more 2024
     activity of the same mentor and chapter."""
-    conn.execute("insert into public.activity_types (code, label, counts_in_stats) values ('workshop', 'Workshop', true)")
+    conn.execute("insert into public.activity_types (code, label, counts_in_stats) "
+                 "values ('workshop', 'Workshop', true)")
     conn.execute(
         "insert into public.activities (id, peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
         " values (%(o)s, %(m)s, %(c)s, 'workshop', '2025-01-10 10:00+00', 60),"
@@ -195,12 +196,19 @@ def test_a_type_switch_after_an_insert_of_the_type_it_did_not_see_fails(conn, st
     assert_figures_hold(conn)
 
 
+# A visit that repeats the workshop ORIGINAL: whether it counts follows the workshop's type.
+INSERT_REPEAT_OF_WORKSHOP = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
+                             "duration_minutes, duplicate_of) values (%s, %s, 'visit', '2025-01-10 10:00+00', 60, "
+                             f"'{ORIGINAL}')")
+
+
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_an_insert_after_a_switch_of_its_type_it_did_not_see_fails(conn, straddling, db_url, isolation):
+@pytest.mark.parametrize("insert", [INSERT_WORKSHOP, INSERT_REPEAT_OF_WORKSHOP])
+def test_an_insert_after_a_switch_of_its_type_it_did_not_see_fails(conn, straddling, db_url, isolation, insert):
     stale = Stale(db_url, isolation, "authenticated", straddling.users["anna@peerstats.test"])
     service(conn, SWITCH_WORKSHOP)
     with pytest.raises(errors.SerializationFailure):
-        stale.write(INSERT_WORKSHOP, (straddling.mentors["Anna"], straddling.chapters[A]))
+        stale.write(insert, (straddling.mentors["Anna"], straddling.chapters[A]))
     assert_figures_hold(conn)
 
 

@@ -181,11 +181,14 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
                                                 hour_of_writes=hour_of_writes)
         with console.status("timing single-row inserts with and without the statistics triggers"):
             writes = bench_exact.write_cost(conn, url, write_statements)
+        with console.status("timing single-row inserts with and without the write guards"):
+            guarded_writes = bench_exact.write_cost(conn, url, write_statements, bench_exact.WRITE_GUARD_TRIGGERS)
         with console.status(f"timing a mentor's {bench_exact.BULK_ROWS:,}-row insert, through the API and as the owner"):
             bulk = bench_exact.bulk_insert_cost(conn)
     figures = {"activities": activities, "profile": profile, "shape": dataclasses.asdict(shape),
                "counted_activities": counted, "seed": seeded, "refresh": refreshed,
-               "queries": queries, "multi_chapter": multi_chapter, "pending_reads": pending, "writes": writes, "bulk_insert": bulk}
+               "queries": queries, "multi_chapter": multi_chapter, "pending_reads": pending, "writes": writes,
+               "guarded_writes": guarded_writes, "bulk_insert": bulk}
     print_size(console, figures)
     return figures
 
@@ -250,4 +253,5 @@ def print_size(console: Console, figures: dict[str, Any]) -> None:
                  for name, row in multi["endpoints"].items()],
                 title=f"12 months through the API by the coordinator of {multi['chapters']} chapters: all of "
                       "them against one, ms (target: ratio at most 1.5)")
-    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"], figures["bulk_insert"])
+    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"], figures["guarded_writes"],
+                               figures["bulk_insert"])

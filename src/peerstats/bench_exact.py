@@ -10,7 +10,8 @@ point 8): it changes no figure, so it must not slow the reads (at most 2x the em
 must stay pending, and restored afterwards.
 
 Writes: single-row inserts through the API as signed-in mentors, by 1 and by 4 writers at
-once, with the statistics triggers enabled and disabled in alternating rounds; and a mentor's
+once, with the statistics triggers enabled and disabled in alternating rounds, then the same
+with the write guards (the daily bound and the rows dependent writers update); and a mentor's
 5,000-row insert (one statement, as an import sends it) through the API against the owner's
 same statement, where row security and the mentor's guards apply to the first only.
 """
@@ -53,6 +54,9 @@ BULK_ROUNDS = 3  # pairs of rounds, one through the API and one as the owner
 BULK_INSERT = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
                " select %s, %s, %s, timestamptz '2010-01-01 00:00+00' + n * interval '1 hour', 15"
                " from generate_series(1, %s) as n")
+# The checks of migration 20261202000100 (dependent writers, the daily bound), timed the same way.
+WRITE_GUARD_TRIGGERS = ("activities_guard_related_rows_insert", "activities_guard_related_rows_update",
+                        "activities_guard_related_rows_delete")
 # Each statement a day further back, in turn over a year, so a mentor's counted minutes on one
 # day stay within 1,440: 12 rounds of 400 statements put at most 24 rows of 5 minutes on a day.
 INSERT_AS_MENTOR = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
@@ -208,14 +212,15 @@ def insert_rate(url: str, writers: list[tuple[str, str, str, str]], statements: 
     return len(writers) * statements / elapsed
 
 
-def set_triggers_enabled(conn: psycopg.Connection, enabled: bool) -> None:
+def set_triggers_enabled(conn: psycopg.Connection, triggers: tuple[str, ...], enabled: bool) -> None:
     action = sql.SQL("enable" if enabled else "disable")
-    for trigger in STATISTICS_TRIGGERS:
+    for trigger in triggers:
         conn.execute(sql.SQL("alter table public.activities {} trigger {}").format(action, sql.Identifier(trigger)))
 
 
-def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int) -> list[dict[str, Any]]:
-    """Insert throughput with the statistics triggers and without them, alternating to even out warm-up."""
+def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int,
+               triggers: tuple[str, ...] = STATISTICS_TRIGGERS) -> list[dict[str, Any]]:
+    """Insert throughput with `triggers` and without them, alternating to even out warm-up."""
     mentors = conn.execute(
         "select m.id::text, m.chapter_id::text, m.user_id::text,"
         " (select code from public.activity_types where counts_in_stats order by code limit 1)"
@@ -232,7 +237,7 @@ def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int) ->
             # which one round disturbed by autovacuum or a checkpoint does not move.
             for pair in range(WRITE_ROUNDS):
                 for enabled in ((True, False) if pair % 2 == 0 else (False, True)):
-                    set_triggers_enabled(conn, enabled)
+                    set_triggers_enabled(conn, triggers, enabled)
                     timed[enabled].append(insert_rate(url, mentors[:writers], statements))
             ratios = [with_ / without for with_, without in zip(timed[True], timed[False])]
             costs.append({"writers": writers, "statements": statements * writers * WRITE_ROUNDS * 2,
@@ -241,10 +246,12 @@ def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int) ->
                           "throughput_ratio": round(statistics.median(ratios), 3),
                           "pair_ratios": [round(ratio, 3) for ratio in ratios]})
     finally:
-        set_triggers_enabled(conn, True)
-        # The rows written with the triggers disabled are not in the log: the mentor-day grain,
-        # which a refresh updates from the log only, is rebuilt whole; then everything is refreshed.
-        conn.execute("select private.rebuild_peer_mentor_days()")
+        set_triggers_enabled(conn, triggers, True)
+        # Rows written with the statistics triggers disabled are not in the log: the mentor-day
+        # grain, which a refresh updates from the log only, is rebuilt whole; then everything is
+        # refreshed.
+        if triggers == STATISTICS_TRIGGERS:
+            conn.execute("select private.rebuild_peer_mentor_days()")
         refresh_stats_views(conn)
     return costs
 
@@ -280,7 +287,7 @@ def bulk_insert_cost(conn: psycopg.Connection) -> dict[str, Any]:
 
 
 def print_figures(console: Console, pending: dict[str, Any], writes: list[dict[str, Any]],
-                  bulk: dict[str, Any]) -> None:
+                  guarded_writes: list[dict[str, Any]], bulk: dict[str, Any]) -> None:
     rows = []
     for name, figures in pending["states"].items():
         api = figures["api"]
@@ -302,9 +309,10 @@ def print_figures(console: Console, pending: dict[str, Any], writes: list[dict[s
                   f"(target at most 2×)")
     console.print(f"a mentor's {bulk['rows']:,}-row insert: API {bulk['api_ms']:,.0f} ms, owner "
                   f"{bulk['owner_ms']:,.0f} ms: {bulk['ratio']:.2f}× (target at most 2×)")
-    print_table(console, [Column("writers", "right"), Column("inserts/s with the triggers", "right"),
-                          Column("without", "right"), Column("ratio", "right")],
-                [(str(cost["writers"]), f"{cost['with_triggers_per_s']:,.0f}",
-                  f"{cost['without_triggers_per_s']:,.0f}", f"{cost['throughput_ratio']:.3f}") for cost in writes],
-                title=f"single-row inserts through the API as signed-in mentors, median of {WRITE_ROUNDS} pairs of "
-                      "rounds (target: ratio at least 0.85)")
+    for costs, triggers in ((writes, "the statistics triggers"), (guarded_writes, "the write guards")):
+        print_table(console, [Column("writers", "right"), Column("inserts/s with them", "right"),
+                              Column("without", "right"), Column("ratio", "right")],
+                    [(str(cost["writers"]), f"{cost['with_triggers_per_s']:,.0f}",
+                      f"{cost['without_triggers_per_s']:,.0f}", f"{cost['throughput_ratio']:.3f}") for cost in costs],
+                    title=f"single-row inserts through the API as signed-in mentors, with and without {triggers}, "
+                          f"median of {WRITE_ROUNDS} pairs of rounds (target: ratio at least 0.85)")

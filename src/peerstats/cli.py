@@ -376,9 +376,10 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: 
 
     Without a subcommand: seeding, refresh (plain and concurrent), dashboard query latency
     (materialized, plain, and through the API), the API's reads with changes pending and after
-    the threshold refresh, and insert throughput with and without the statistics triggers, at
-    each size, on a throwaway cluster of its own; it never touches the database of --database-url.
-    Beside the JSON it writes PNG plots of read latency against size and of write throughput.
+    the threshold refresh, and insert throughput with and without the statistics triggers and
+    the write guards, at each size, on a throwaway cluster of its own; it never touches the
+    database of --database-url. Beside the JSON it writes PNG plots of read latency against
+    size and of write throughput.
     """
     if ctx.invoked_subcommand is None:
         document = benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console_for(as_json),

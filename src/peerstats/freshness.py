@@ -36,8 +36,10 @@ DASHBOARD_PAUSE_SECONDS = 0.1
 # A probe not visible after this long counts as never seen.
 CATCH_UP_SECONDS = 10.0
 
+# One minute each: all probes of a chapter fall on one mentor's day, whose counted minutes may
+# not pass 1,440 (at 30 minutes each, 48 probes would fill it).
 INSERT_PROBE = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
-                "duration_minutes) values (%s, %s, %s, %s, 30)")
+                "duration_minutes) values (%s, %s, %s, %s, 1)")
 PROBE_QUERY = "select activity_count from public.activity_time_series where chapter_id = %s and bucket_date = %s"
 # A coordinator's dashboard: the last 12 months of each view, for all their chapters, through
 # the API and through the plain views.

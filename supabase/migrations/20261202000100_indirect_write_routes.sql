@@ -51,8 +51,12 @@ alter table public.activities
   add column if not exists moderated_in_chapter uuid references public.chapters (id);
 comment on column public.activities.moderated_in_chapter is
   'The chapter the activity was in when its deleted_at or duplicate_of was set (null while neither is): only a coordinator of this chapter, or service_role, may clear or change them or move the activity elsewhere. Set by the database.';
--- It tells chapters apart, so it carries no planner statistics (see private.statistics_free_columns).
-alter table public.activities alter column moderated_in_chapter set statistics 0;
+-- It tells chapters apart, so it carries no planner statistics (see private.statistics_free_columns):
+-- SET STATISTICS 0 for the future, and ALTER TYPE to its own type to delete any gathered while
+-- the column outlived a down script (as migration 20261126000100 explains).
+alter table public.activities
+  alter column moderated_in_chapter set statistics 0,
+  alter column moderated_in_chapter type uuid;
 create index if not exists activities_moderated_in_chapter on public.activities (moderated_in_chapter)
   where moderated_in_chapter is not null;
 -- A record of the past, not a change of any figure: without the triggers, which would refuse
@@ -221,9 +225,14 @@ begin
 end
 $$;
 
--- Whether a type counts decides what an activity of it adds. FOR SHARE rather than the
+-- Whether a type counts decides what an activity of it adds (and, for a duplicate, its
+-- original's type decides whether it counts at all). FOR SHARE rather than the
 -- foreign key's FOR KEY SHARE: under REPEATABLE READ and SERIALIZABLE it fails when a type
 -- switch committed after the writer's snapshot, which the writer's checks would not see.
+-- The callers skip it at READ COMMITTED, where it is not needed: a switch holds SHARE on
+-- activities, which a writer's statement waits for before it takes its snapshot. That spares
+-- every API insert (PostgREST's default level) a second tuple lock on the one row all
+-- writers share.
 create function private.share_lock_types(type_codes text[]) returns void
 language plpgsql
 security definer
@@ -245,13 +254,23 @@ as $$
 declare
   mentor_ids uuid[];
   days date[];
+  originals uuid[];
 begin
-  perform private.share_lock_types(array(select distinct n.activity_type from new_rows n));
-  perform private.record_original_writes(array(select n.duplicate_of from new_rows n where n.duplicate_of is not null));
-  select pg_catalog.array_agg(n.peer_mentor_id), pg_catalog.array_agg((n.recorded_at at time zone 'UTC')::date)
-  into mentor_ids, days
-  from new_rows n
-  where n.deleted_at is null;
+  if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+    perform private.share_lock_types(array(
+      select n.activity_type from new_rows n
+      union
+      select o.activity_type from public.activities o
+      where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
+  end if;
+  select pg_catalog.array_agg(n.peer_mentor_id) filter (where n.deleted_at is null),
+         pg_catalog.array_agg((n.recorded_at at time zone 'UTC')::date) filter (where n.deleted_at is null),
+         pg_catalog.array_agg(n.duplicate_of) filter (where n.duplicate_of is not null)
+  into mentor_ids, days, originals
+  from new_rows n;
+  if originals is not null then
+    perform private.record_original_writes(originals);
+  end if;
   if mentor_ids is not null then
     perform private.refuse_overfull_mentor_days(mentor_ids, days);
   end if;
@@ -270,7 +289,13 @@ declare
   mentor_ids uuid[];
   days date[];
 begin
-  perform private.share_lock_types(array(select distinct n.activity_type from new_rows n));
+  if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+    perform private.share_lock_types(array(
+      select n.activity_type from new_rows n
+      union
+      select o.activity_type from public.activities o
+      where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
+  end if;
   perform private.record_original_writes(array(
     select o.id
     from old_rows o join new_rows n on n.id = o.id
