@@ -27,6 +27,7 @@ CREATE TABLE public.activities (
     deleted_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    moderated_in_chapter uuid,
     CONSTRAINT activity_not_duplicate_of_itself CHECK ((duplicate_of <> id)),
     CONSTRAINT duration_minutes_between_1_and_1440 CHECK (((duration_minutes >= 1) AND (duration_minutes <= 1440))),
     CONSTRAINT recorded_at_finite_and_not_before_2000 CHECK (((recorded_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (recorded_at < 'infinity'::timestamp with time zone)))
@@ -40,12 +41,16 @@ ALTER TABLE ONLY public.activities ALTER COLUMN chapter_id SET STATISTICS 0;
 
 ALTER TABLE ONLY public.activities ALTER COLUMN duplicate_of SET STATISTICS 0;
 
+ALTER TABLE ONLY public.activities ALTER COLUMN moderated_in_chapter SET STATISTICS 0;
+
 ALTER TABLE ONLY public.activities
     ADD CONSTRAINT activities_pkey PRIMARY KEY (id);
 
 CREATE INDEX activities_chapter_id_recorded_at ON public.activities USING btree (chapter_id, recorded_at);
 
 CREATE INDEX activities_duplicate_of ON public.activities USING btree (duplicate_of) WHERE (duplicate_of IS NOT NULL);
+
+CREATE INDEX activities_moderated_in_chapter ON public.activities USING btree (moderated_in_chapter) WHERE (moderated_in_chapter IS NOT NULL);
 
 CREATE INDEX activities_peer_mentor_id_recorded_at ON public.activities USING btree (peer_mentor_id, recorded_at);
 
@@ -56,6 +61,8 @@ COMMENT ON COLUMN public.activities.recorded_at IS 'When the activity took place
 COMMENT ON COLUMN public.activities.duplicate_of IS 'Set when this registration repeats that one; a duplicate never counts.';
 
 COMMENT ON COLUMN public.activities.deleted_at IS 'Soft delete: a deleted activity never counts.';
+
+COMMENT ON COLUMN public.activities.moderated_in_chapter IS 'The chapter the activity was in when its deleted_at or duplicate_of was set (null while neither is): only a coordinator of this chapter, or service_role, may clear or change them or move the activity elsewhere. Set by the database.';
 
 ALTER TABLE public.activities ENABLE ROW LEVEL SECURITY;
 
@@ -209,6 +216,7 @@ CREATE FUNCTION private.statistics_free_columns() RETURNS TABLE(table_name regcl
     AS $$
   values ('public.activities'::regclass, 'id'::name), ('public.activities', 'peer_mentor_id'),
          ('public.activities', 'chapter_id'), ('public.activities', 'duplicate_of'),
+         ('public.activities', 'moderated_in_chapter'),
          ('public.peer_mentors', 'id'), ('public.peer_mentors', 'user_id'),
          ('public.peer_mentors', 'chapter_id'), ('public.peer_mentors', 'full_name'),
          ('public.chapters', 'id'), ('public.chapters', 'name'),
@@ -311,6 +319,9 @@ ALTER TABLE ONLY public.activities
     ADD CONSTRAINT activities_duplicate_of_fkey FOREIGN KEY (duplicate_of) REFERENCES public.activities(id);
 
 ALTER TABLE ONLY public.activities
+    ADD CONSTRAINT activities_moderated_in_chapter_fkey FOREIGN KEY (moderated_in_chapter) REFERENCES public.chapters(id);
+
+ALTER TABLE ONLY public.activities
     ADD CONSTRAINT activities_peer_mentor_id_fkey FOREIGN KEY (peer_mentor_id) REFERENCES public.peer_mentors(id);
 
 ALTER TABLE ONLY public.coordinator_chapters
@@ -348,7 +359,9 @@ CREATE POLICY coordinator_chapters_select ON public.coordinator_chapters FOR SEL
 
 CREATE POLICY peer_mentor_chapters_delete ON public.peer_mentor_chapters FOR DELETE TO authenticated USING ((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])));
 
-CREATE POLICY peer_mentor_chapters_insert ON public.peer_mentor_chapters FOR INSERT TO authenticated WITH CHECK ((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])));
+CREATE POLICY peer_mentor_chapters_insert ON public.peer_mentor_chapters FOR INSERT TO authenticated WITH CHECK (((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) AND (EXISTS ( SELECT
+   FROM public.peer_mentors pm
+  WHERE (pm.id = peer_mentor_chapters.peer_mentor_id)))));
 
 CREATE POLICY peer_mentor_chapters_select ON public.peer_mentor_chapters FOR SELECT TO authenticated USING (((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) OR (peer_mentor_id = ANY (( SELECT private.own_peer_mentor_ids() AS own_peer_mentor_ids)::uuid[]))));
 

@@ -4,7 +4,12 @@
 -- id, created_at and updated_at are the database's; a coordinator has at most five chapters
 -- (a counter row per user that concurrent assignments serialise on); a duplicate_of points at
 -- an activity of the same mentor and chapter; a mentor cannot undo what a coordinator set
--- (deleted_at, duplicate_of): only a coordinator of the chapter (or service_role) may.
+-- (deleted_at, duplicate_of), by any route: only a coordinator of the chapter where it was set
+-- (activities.moderated_in_chapter), or service_role, may. A mentor's counted minutes on one
+-- UTC day stay within 1,440, checked on a row per (mentor, day) that concurrent writers of
+-- that day update (private.mentor_day_writes); a duplicate mark and any change of its
+-- original update one row per original (private.original_registration_writes), so such
+-- writers conflict at every isolation level.
 
 -- Counting a coordinator's rows on a snapshot would let two REPEATABLE READ transactions each
 -- see four and both add a fifth. So every assignment updates one counter row per
@@ -23,6 +28,142 @@ ALTER TABLE ONLY private.coordinator_chapter_counts
     ADD CONSTRAINT coordinator_chapter_counts_pkey PRIMARY KEY (user_id);
 
 COMMENT ON TABLE private.coordinator_chapter_counts IS 'How many chapters each user coordinates, kept by a trigger on coordinator_chapters; the row every assignment to that user updates, so concurrent assignments serialise on it.';
+
+CREATE TABLE private.mentor_day_writes (
+    peer_mentor_id uuid NOT NULL,
+    day date NOT NULL,
+    writes bigint NOT NULL
+);
+
+ALTER TABLE ONLY private.mentor_day_writes
+    ADD CONSTRAINT mentor_day_writes_pkey PRIMARY KEY (peer_mentor_id, day);
+
+COMMENT ON TABLE private.mentor_day_writes IS 'One row per (peer mentor, UTC day) whose counted minutes a write may have raised; every such write updates it before summing the day, so two writers of the same day never both pass the 1,440-minute bound.';
+
+-- No role but the owner reads it (no row security to protect it).
+REVOKE ALL ON TABLE private.mentor_day_writes FROM PUBLIC, anon, authenticated, service_role;
+
+-- PostgreSQL detects a conflict between two REPEATABLE READ or SERIALIZABLE writers only where
+-- both update the same row (a row a committed transaction merely locked raises nothing), and
+-- at READ COMMITTED such an update makes the later writer wait and then read the earlier
+-- one's result. Hence rows that exist only to be updated by every writer of a kind.
+CREATE TABLE private.original_registration_writes (
+    activity_id uuid NOT NULL,
+    writes bigint NOT NULL
+);
+
+ALTER TABLE ONLY private.original_registration_writes
+    ADD CONSTRAINT original_registration_writes_pkey PRIMARY KEY (activity_id);
+
+COMMENT ON TABLE private.original_registration_writes IS 'One row per activity that was named by a duplicate_of, or whose deleted_at, type, chapter, mentor or duplicate_of changed; both kinds of write update it, so a duplicate mark and a change of its original conflict (serialization failure at REPEATABLE READ and SERIALIZABLE, a wait at READ COMMITTED). Rows of hard-deleted activities stay: they are never read.';
+
+-- No role but the owner reads it (no row security to protect it).
+REVOKE ALL ON TABLE private.original_registration_writes FROM PUBLIC, anon, authenticated, service_role;
+
+-- A hard delete only lowers figures, but it changes its original's duplicates and the
+-- original's own row must not vanish under a concurrent mark.
+CREATE FUNCTION private.activities_deleted_guard_related_rows() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.record_original_writes(array(
+    select o.id from old_rows o
+    union all
+    select o.duplicate_of from old_rows o where o.duplicate_of is not null));
+  return null;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.activities_deleted_guard_related_rows() FROM PUBLIC;
+
+CREATE FUNCTION private.activities_inserted_guard_related_rows() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  mentor_ids uuid[];
+  days date[];
+  originals uuid[];
+begin
+  if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+    perform private.share_lock_types(array(
+      select n.activity_type from new_rows n
+      union
+      select o.activity_type from public.activities o
+      where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
+  end if;
+  select pg_catalog.array_agg(n.peer_mentor_id) filter (where n.deleted_at is null),
+         pg_catalog.array_agg((n.recorded_at at time zone 'UTC')::date) filter (where n.deleted_at is null),
+         pg_catalog.array_agg(n.duplicate_of) filter (where n.duplicate_of is not null)
+  into mentor_ids, days, originals
+  from new_rows n;
+  if originals is not null then
+    perform private.record_original_writes(originals);
+  end if;
+  if mentor_ids is not null then
+    perform private.refuse_overfull_mentor_days(mentor_ids, days);
+  end if;
+  return null;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.activities_inserted_guard_related_rows() FROM PUBLIC;
+
+-- An update may change what a row counts (duration, day, mentor, deletion, type, duplicate
+-- mark) and, through the counting rule, what its duplicates count.
+CREATE FUNCTION private.activities_updated_guard_related_rows() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  mentor_ids uuid[];
+  days date[];
+begin
+  if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+    perform private.share_lock_types(array(
+      select n.activity_type from new_rows n
+      union
+      select o.activity_type from public.activities o
+      where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
+  end if;
+  perform private.record_original_writes(array(
+    select o.id
+    from old_rows o join new_rows n on n.id = o.id
+    where (n.deleted_at, n.activity_type, n.chapter_id, n.peer_mentor_id, n.duplicate_of)
+          is distinct from (o.deleted_at, o.activity_type, o.chapter_id, o.peer_mentor_id, o.duplicate_of)
+    union all
+    select o.duplicate_of
+    from old_rows o join new_rows n on n.id = o.id
+    where n.duplicate_of is distinct from o.duplicate_of and o.duplicate_of is not null
+    union all
+    select n.duplicate_of
+    from old_rows o join new_rows n on n.id = o.id
+    where n.duplicate_of is distinct from o.duplicate_of and n.duplicate_of is not null));
+  select pg_catalog.array_agg(k.peer_mentor_id), pg_catalog.array_agg(k.day)
+  into mentor_ids, days
+  from (
+    select n.peer_mentor_id, (n.recorded_at at time zone 'UTC')::date as day
+    from old_rows o join new_rows n on n.id = o.id
+    where n.deleted_at is null
+      and (n.duration_minutes, n.recorded_at, n.peer_mentor_id, n.deleted_at, n.activity_type, n.duplicate_of)
+          is distinct from (o.duration_minutes, o.recorded_at, o.peer_mentor_id, o.deleted_at, o.activity_type, o.duplicate_of)
+    union
+    select d.peer_mentor_id, (d.recorded_at at time zone 'UTC')::date
+    from public.activities d
+    where d.deleted_at is null
+      and d.duplicate_of in (select o.id
+                             from old_rows o join new_rows n on n.id = o.id
+                             where (n.deleted_at, n.activity_type) is distinct from (o.deleted_at, o.activity_type))
+  ) k;
+  if mentor_ids is not null then
+    perform private.refuse_overfull_mentor_days(mentor_ids, days);
+  end if;
+  return null;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.activities_updated_guard_related_rows() FROM PUBLIC;
 
 CREATE FUNCTION private.enforce_coordinator_chapter_limit() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -61,26 +202,52 @@ CREATE FUNCTION private.guard_activity_write() RETURNS trigger
     AS $$
 declare
   api_user boolean := pg_catalog.row_security_active('public.activities'::regclass);
+  moderated_before boolean;
 begin
   if tg_op = 'INSERT' then
     new.updated_at := pg_catalog.now();
     if api_user then
       new.id := pg_catalog.gen_random_uuid();
       new.created_at := pg_catalog.now();
+      new.moderated_in_chapter := null;
     end if;
-  elsif api_user then
+    moderated_before := false;
+  else
+    moderated_before := old.deleted_at is not null or old.duplicate_of is not null;
+  end if;
+  if tg_op = 'UPDATE' and api_user then
     new.id := old.id;
     new.created_at := old.created_at;
-    if not (old.chapter_id = any (private.coordinated_chapter_ids())) then
+    new.moderated_in_chapter := old.moderated_in_chapter;
+    -- Whoever moderated, the chapter it was moderated in keeps it: moving the activity to
+    -- another chapter first (or out of that chapter's coordinators' sight) changes nothing.
+    if moderated_before
+       and not (coalesce(old.moderated_in_chapter, old.chapter_id) = any (private.coordinated_chapter_ids())) then
       if old.deleted_at is not null and new.deleted_at is distinct from old.deleted_at then
-        raise exception 'activity % is soft-deleted: only a coordinator of its chapter may restore it or change deleted_at', old.id
+        raise exception 'activity % is soft-deleted: only a coordinator of the chapter it was deleted in may restore it or change deleted_at', old.id
           using errcode = 'insufficient_privilege';
       end if;
       if old.duplicate_of is not null and new.duplicate_of is distinct from old.duplicate_of then
-        raise exception 'activity % is marked a duplicate: only a coordinator of its chapter may clear or change duplicate_of', old.id
+        raise exception 'activity % is marked a duplicate: only a coordinator of the chapter it was marked in may clear or change duplicate_of', old.id
+          using errcode = 'insufficient_privilege';
+      end if;
+      if new.chapter_id <> old.chapter_id then
+        raise exception 'activity % is soft-deleted or marked a duplicate: only a coordinator of the chapter it was moderated in may move it to another chapter', old.id
           using errcode = 'insufficient_privilege';
       end if;
     end if;
+    -- One refusal for a mentor that does not exist and one the caller cannot read, so it
+    -- tells nothing about which ids exist (the foreign key's own message would).
+    if new.peer_mentor_id <> old.peer_mentor_id
+       and not exists (select from public.peer_mentors pm where pm.id = new.peer_mentor_id) then
+      raise exception 'peer mentor % is not one you can see: an activity can be reassigned only to a mentor you can read', new.peer_mentor_id
+        using errcode = 'insufficient_privilege';
+    end if;
+  end if;
+  if new.deleted_at is null and new.duplicate_of is null then
+    new.moderated_in_chapter := null;
+  elsif not moderated_before and (api_user or new.moderated_in_chapter is null) then
+    new.moderated_in_chapter := new.chapter_id;
   end if;
   if (tg_op = 'INSERT' or new.recorded_at is distinct from old.recorded_at)
      and new.recorded_at > pg_catalog.now() + interval '1 day'
@@ -93,6 +260,115 @@ end
 $$;
 
 REVOKE ALL ON FUNCTION private.guard_activity_write() FROM PUBLIC;
+
+-- A switch of counts_in_stats changes every activity of the type and every duplicate of one.
+-- Before any row of activity_types is locked, the statement takes SHARE on activities: it
+-- waits for the writers in flight and holds off new ones (which would otherwise hold their
+-- table lock while waiting for the type row this statement locks, a deadlock).
+CREATE FUNCTION private.lock_activities_for_type_changes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  lock table public.activities in share mode;
+  -- The check below bounds the transactions that committed after this one's snapshot by this
+  -- one's own id, which must therefore be given after the lock: by the row update to come.
+  if pg_catalog.current_setting('transaction_isolation') <> 'read committed'
+     and pg_catalog.pg_current_xact_id_if_assigned() is not null then
+    raise exception 'under % isolation, activity_types can be changed only in a transaction that has written nothing before', pg_catalog.current_setting('transaction_isolation')
+      using errcode = 'invalid_transaction_state',
+            hint = 'Change the type in a transaction of its own, or at READ COMMITTED.';
+  end if;
+  return null;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.lock_activities_for_type_changes() FROM PUBLIC;
+
+-- Both kinds of writer of an original update its row, in id order so that two multi-row
+-- statements take them in the same order.
+CREATE FUNCTION private.record_original_writes(activity_ids uuid[]) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  insert into private.original_registration_writes as w (activity_id, writes)
+  select distinct i, 1 from pg_catalog.unnest(activity_ids) i where i is not null order by 1
+  on conflict (activity_id) do update set writes = w.writes + 1
+$$;
+
+REVOKE ALL ON FUNCTION private.record_original_writes(activity_ids uuid[]) FROM PUBLIC;
+
+-- The (mentor, day) pairs given, paired by position: update each pair's row, then sum the
+-- day's counted minutes (after that update, so at READ COMMITTED under a snapshot that sees
+-- every writer of the day that committed before it) and refuse the first day over 1,440.
+CREATE FUNCTION private.refuse_overfull_mentor_days(mentor_ids uuid[], days date[]) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  overfull record;
+begin
+  insert into private.mentor_day_writes as w (peer_mentor_id, day, writes)
+  select distinct k.peer_mentor_id, k.day, 1
+  from rows from (pg_catalog.unnest(mentor_ids), pg_catalog.unnest(days)) k (peer_mentor_id, day)
+  order by 1, 2
+  on conflict (peer_mentor_id, day) do update set writes = w.writes + 1;
+  select k.peer_mentor_id, k.day, total.minutes into overfull
+  from (select distinct u.peer_mentor_id, u.day
+        from rows from (pg_catalog.unnest(mentor_ids), pg_catalog.unnest(days)) u (peer_mentor_id, day)) k
+  cross join lateral (
+    select sum(c.duration_minutes) as minutes
+    from private.counted_activities c
+    where c.peer_mentor_id = k.peer_mentor_id
+      and c.recorded_at >= (k.day::timestamp at time zone 'UTC')
+      and c.recorded_at < ((k.day + 1)::timestamp at time zone 'UTC')) total
+  where total.minutes > 1440
+  order by k.peer_mentor_id, k.day
+  limit 1;
+  if found then
+    raise exception 'peer mentor % would have % counted minutes on % (UTC): at most 1,440 a day', overfull.peer_mentor_id, overfull.minutes, overfull.day
+      using errcode = 'check_violation',
+            hint = 'Shorten, soft-delete or mark as duplicates some of that day''s activities.';
+  end if;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.refuse_overfull_mentor_days(mentor_ids uuid[], days date[]) FROM PUBLIC;
+
+-- Under REPEATABLE READ and SERIALIZABLE this transaction's snapshot was taken before the
+-- lock above was granted: a writer of activities that committed in between is invisible to
+-- it, and nothing it updated is a row this transaction updates. Every transaction that
+-- committed after the snapshot was running at it (pg_snapshot_xip) or got its id later,
+-- below this transaction's own (given after the lock); if any did, the switch fails as a serialization failure
+-- (retried, it sees them). Transactions that wrote other tables fail it too: switches are
+-- rare and the retry is immediate.
+CREATE FUNCTION private.refuse_snapshot_older_than_committed_writers() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  snapshot constant pg_snapshot := pg_catalog.pg_current_snapshot();
+  own_id constant xid8 := pg_catalog.pg_current_xact_id();
+begin
+  if pg_catalog.current_setting('transaction_isolation') = 'read committed' then
+    return;  -- every statement takes a new snapshot, after the lock
+  end if;
+  if exists (
+    select
+    from (select x from pg_catalog.pg_snapshot_xip(snapshot) x
+          union all
+          select (g::text)::xid8
+          from pg_catalog.generate_series((pg_catalog.pg_snapshot_xmax(snapshot)::text)::bigint,
+                                          (own_id::text)::bigint - 1) g) later
+    where pg_catalog.pg_xact_status(later.x) = 'committed') then
+    raise exception 'could not serialize access: a transaction committed activities after this one''s snapshot'
+      using errcode = 'serialization_failure',
+            hint = 'Retry the transaction.';
+  end if;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.refuse_snapshot_older_than_committed_writers() FROM PUBLIC;
 
 -- The role behind the request: the one PostgREST or SET ROLE switched to, else the login.
 CREATE FUNCTION private.requesting_role() RETURNS text
@@ -117,6 +393,28 @@ end
 $$;
 
 REVOKE ALL ON FUNCTION private.reset_coordinator_chapter_counts() FROM PUBLIC;
+
+-- Whether a type counts decides what an activity of it adds (and, for a duplicate, its
+-- original's type decides whether it counts at all). FOR SHARE rather than the
+-- foreign key's FOR KEY SHARE: under REPEATABLE READ and SERIALIZABLE it fails when a type
+-- switch committed after the writer's snapshot, which the writer's checks would not see.
+-- The callers skip it at READ COMMITTED, where it is not needed: a switch holds SHARE on
+-- activities, which a writer's statement waits for before it takes its snapshot. That spares
+-- every API insert (PostgREST's default level) a second tuple lock on the one row all
+-- writers share.
+CREATE FUNCTION private.share_lock_types(type_codes text[]) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform from public.activity_types t
+  where t.code = any (type_codes)
+  order by t.code
+  for share;
+end
+$$;
+
+REVOKE ALL ON FUNCTION private.share_lock_types(type_codes text[]) FROM PUBLIC;
 
 -- A membership records who granted it, whatever the client sends.
 CREATE FUNCTION private.stamp_membership_grant() RETURNS trigger
@@ -195,6 +493,12 @@ CREATE INDEX activities_activity_type ON public.activities USING btree (activity
 
 CREATE INDEX activities_duplicate_flag ON public.activities USING btree ((((duplicate_of IS NOT NULL))::integer));
 
+CREATE TRIGGER activities_guard_related_rows_delete AFTER DELETE ON public.activities REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_deleted_guard_related_rows();
+
+CREATE TRIGGER activities_guard_related_rows_insert AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_inserted_guard_related_rows();
+
+CREATE TRIGGER activities_guard_related_rows_update AFTER UPDATE ON public.activities REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_updated_guard_related_rows();
+
 CREATE TRIGGER activities_guard_write BEFORE INSERT OR UPDATE ON public.activities FOR EACH ROW EXECUTE FUNCTION private.guard_activity_write();
 
 CREATE TRIGGER activities_touch_updated_at BEFORE UPDATE ON public.activities FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
@@ -202,6 +506,8 @@ CREATE TRIGGER activities_touch_updated_at BEFORE UPDATE ON public.activities FO
 CREATE TRIGGER activities_validate_duplicate_insert BEFORE INSERT ON public.activities FOR EACH ROW WHEN ((new.duplicate_of IS NOT NULL)) EXECUTE FUNCTION private.validate_duplicate_of();
 
 CREATE TRIGGER activities_validate_duplicate_update BEFORE UPDATE OF duplicate_of, chapter_id, peer_mentor_id ON public.activities FOR EACH ROW EXECUTE FUNCTION private.validate_duplicate_of();
+
+CREATE TRIGGER activity_types_lock_activities BEFORE DELETE OR UPDATE ON public.activity_types FOR EACH STATEMENT EXECUTE FUNCTION private.lock_activities_for_type_changes();
 
 CREATE TRIGGER activity_types_touch_updated_at BEFORE UPDATE ON public.activity_types FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
 

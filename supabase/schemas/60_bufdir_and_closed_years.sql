@@ -241,12 +241,39 @@ CREATE FUNCTION private.refuse_type_changes_in_closed_years() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+declare
+  mentor_ids uuid[];
+  days date[];
 begin
   if tg_op = 'DELETE' or (new.counts_in_stats is distinct from old.counts_in_stats or new.code <> old.code) then
+    perform private.refuse_snapshot_older_than_committed_writers();
+    -- The years of the type's activities and of their duplicates, whose counting follows
+    -- their original's.
     perform private.refuse_writes_in_closed_years(array(
       select distinct extract(year from a.recorded_at at time zone 'UTC')::integer
       from public.activities a
-      where a.activity_type = old.code));
+      where a.activity_type = old.code
+      union
+      select distinct extract(year from d.recorded_at at time zone 'UTC')::integer
+      from public.activities d
+      join public.activities o on o.id = d.duplicate_of
+      where o.activity_type = old.code));
+  end if;
+  -- A type that starts counting adds its activities' minutes; one that stops adds those of
+  -- the duplicates of its activities, which now count in their place.
+  if tg_op = 'UPDATE' and new.counts_in_stats is distinct from old.counts_in_stats then
+    select pg_catalog.array_agg(k.peer_mentor_id), pg_catalog.array_agg(k.day) into mentor_ids, days
+    from (select a.peer_mentor_id, (a.recorded_at at time zone 'UTC')::date as day
+          from public.activities a
+          where new.counts_in_stats and a.activity_type = new.code and a.deleted_at is null
+          union
+          select d.peer_mentor_id, (d.recorded_at at time zone 'UTC')::date
+          from public.activities d
+          join public.activities o on o.id = d.duplicate_of
+          where not new.counts_in_stats and o.activity_type = new.code and d.deleted_at is null) k;
+    if mentor_ids is not null then
+      perform private.refuse_overfull_mentor_days(mentor_ids, days);
+    end if;
   end if;
   return null;
 end
