@@ -3,7 +3,8 @@
 -- Write path: statement-level triggers on activities and activity_types log the keys
 -- (chapter, mentor, UTC day) a write changes into private.stats_dirty_keys, once per key and
 -- transaction (a unique index), and nothing for an inserted row that cannot count; a change of
--- a type's counts_in_stats first locks activities (private.hold_activity_writers). Read path:
+-- a type's counts_in_stats first locks activities (the write guards'
+-- private.lock_activities_for_type_changes, 20_write_guards.sql). Read path:
 -- each API view (public.peer_mentor_stats, chapter_stats, activity_time_series) reads the
 -- caller's chapters with their logged keys in one call (the caller check and the look at the
 -- log of a request), then calls one function per chapter; a filter on chapter_id reaches that
@@ -143,13 +144,15 @@ REVOKE ALL ON FUNCTION private.live_chapter_days(chapter uuid, days date[]) FROM
 -- that does not see the original's change.
 --
 -- An inserted row that does not count when it is written (soft-deleted, or of a type that
--- does not count) changes no figure and adds no entry. Such a type is locked FOR SHARE until
--- this transaction ends, so a switch of it to counting either waits for this insert and then
--- sees its rows (READ COMMITTED), or came first and this insert fails: at REPEATABLE READ and
--- SERIALIZABLE a FOR SHARE lock of a row updated since the snapshot raises a serialization
--- failure, and at READ COMMITTED the lock re-reads the switched row, which then no longer
--- qualifies, so the rows are logged. (The switch's side is private.hold_activity_writers(),
--- below.)
+-- does not count) changes no figure and adds no entry. A switch of that type to counting logs
+-- every activity of the type (private.log_retyped_activities), and the write guards make sure
+-- it sees this insert or this insert sees it: the switch first takes SHARE on activities
+-- (private.lock_activities_for_type_changes), which waits for this transaction, so at READ
+-- COMMITTED the counts_in_stats read here is the committed one; at REPEATABLE READ and
+-- SERIALIZABLE the insert guard has locked the types FOR SHARE (private.share_lock_types, a
+-- trigger that fires before this one), which fails when a switch committed after this
+-- transaction's snapshot, and a switch whose snapshot predates a committed insert fails itself
+-- (private.refuse_snapshot_older_than_committed_writers).
 CREATE FUNCTION private.log_inserted_activities() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -162,9 +165,7 @@ begin
     select t.code
     from public.activity_types t
     where t.code in (select n.activity_type from new_rows n where n.deleted_at is null)
-      and not t.counts_in_stats
-    order by t.code
-    for share of t);
+      and not t.counts_in_stats);
   insert into private.stats_dirty_keys (xid, chapter_id, peer_mentor_id, bucket_date)
   select distinct writer, n.chapter_id, n.peer_mentor_id, (n.recorded_at at time zone 'UTC')::date
   from new_rows n
@@ -179,62 +180,14 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION private.log_inserted_activities() IS 'AFTER INSERT statement trigger on activities: logs the keys of the new rows that count (not soft-deleted, of a type that counts, the types that do not locked FOR SHARE), once per transaction.';
+COMMENT ON FUNCTION private.log_inserted_activities() IS 'AFTER INSERT statement trigger on activities: logs the keys of the new rows that count (not soft-deleted, of a type that counts), once per transaction.';
 
 REVOKE ALL ON FUNCTION private.log_inserted_activities() FROM PUBLIC;
 
--- Before an update of activity_types that sets counts_in_stats: a SHARE lock on activities,
--- held to the end of the transaction, waits for the writers of activities in flight and holds
--- off new ones, so the switch's log (private.log_retyped_activities) sees every activity of
--- the type. Taken before the type's row is updated, so an insert that locks that row FOR SHARE
--- (above) never waits for it while holding activities.
---
--- At READ COMMITTED the log's query takes a snapshot after this lock, which sees every activity.
--- At REPEATABLE READ and SERIALIZABLE the transaction's snapshot may predate a writer that
--- committed before the lock was granted, whose rows it cannot see: an insert of a type that
--- did not count logged nothing, and the switch would not log it either. So there the switch
--- fails with a serialization failure when any transaction committed after the snapshot: one
--- running when it was taken (its xip list), or one numbered from its xmax up to the newest
--- transaction id (pg_xact_status refuses an id past that, which ends the search). Every
--- writer that may have written activities unseen is among them. Types change rarely, by the
--- national office; a retry succeeds.
-CREATE FUNCTION private.hold_activity_writers() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  seen pg_snapshot;
-  candidate bigint;
-begin
-  lock table public.activities in share mode;
-  if pg_catalog.current_setting('transaction_isolation') = 'read committed' then
-    return null;
-  end if;
-  seen := pg_catalog.pg_current_snapshot();  -- the transaction's snapshot
-  candidate := pg_catalog.pg_snapshot_xmax(seen)::text::bigint;
-  if not exists (select from pg_catalog.pg_snapshot_xip(seen) x where pg_catalog.pg_xact_status(x) = 'committed') then
-    begin
-      loop
-        exit when pg_catalog.pg_xact_status(candidate::text::xid8) = 'committed';
-        candidate := candidate + 1;
-      end loop;
-    exception when invalid_parameter_value then
-      return null;  -- past the newest transaction id: none committed unseen
-    end;
-  end if;
-  raise exception 'activity types cannot change in this transaction: activities may have been written since its snapshot, which the statistics would miss'
-    using errcode = 'serialization_failure',
-          hint = 'Retry the transaction.';
-end
-$$;
-
-COMMENT ON FUNCTION private.hold_activity_writers() IS 'BEFORE UPDATE OF counts_in_stats statement trigger on activity_types: locks activities (SHARE) so a change of counts_in_stats is logged for every activity of the type; at REPEATABLE READ and SERIALIZABLE, fails (40001) when a transaction committed after the snapshot.';
-
-REVOKE ALL ON FUNCTION private.hold_activity_writers() FROM PUBLIC;
-
 -- A type that starts or stops counting changes the figures of every activity of that type
 -- (and of their duplicates): the switch's log, one entry per key and transaction. The lock
--- that leaves no activity of the type unseen is private.hold_activity_writers()'s, above.
+-- that leaves no activity of the type unseen is the write guards'
+-- private.lock_activities_for_type_changes (20_write_guards.sql).
 CREATE FUNCTION private.log_retyped_activities() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -660,7 +613,5 @@ CREATE TRIGGER activities_log_inserted_keys AFTER INSERT ON public.activities RE
 CREATE TRIGGER activities_log_updated_keys AFTER UPDATE ON public.activities REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_updated_activities();
 
 CREATE TRIGGER activities_refresh_after_truncate AFTER TRUNCATE ON public.activities FOR EACH STATEMENT EXECUTE FUNCTION private.refresh_after_truncate();
-
-CREATE TRIGGER activity_types_hold_activity_writers BEFORE UPDATE OF counts_in_stats ON public.activity_types FOR EACH STATEMENT EXECUTE FUNCTION private.hold_activity_writers();
 
 CREATE TRIGGER activity_types_log_retyped_keys AFTER UPDATE ON public.activity_types REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_retyped_activities();
