@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Iterator
 
 import psycopg
 from rich.console import Console
 
-from peerstats import bench, database, migrations, postgrest, verify
+from peerstats import database, migrations, postgrest, verify
+from peerstats.latency import measure
 from peerstats.cluster import throwaway_cluster
 from peerstats.migrations import Runner
 from peerstats.output import Column, print_table
@@ -42,19 +44,25 @@ def empty_activities(conn: psycopg.Connection) -> None:
     conn.execute("vacuum analyze private.stats_dirty_keys, public.activities")
 
 
-def log_size(conn: psycopg.Connection, activities: int, rounds: int) -> list[tuple]:
-    rows = []
+def releases_in_turn(conn: psycopg.Connection, rounds: int) -> Iterator[tuple[str, int]]:
+    """The release before and this one, each installed in turn, first one and then the other
+    first, `rounds` times: yields (release, round) with that release's migrations applied."""
     for round_number in range(rounds):
-        releases = ("before", "this") if round_number % 2 == 0 else ("this", "before")
-        for release in releases:
+        for release in ("before", "this") if round_number % 2 == 0 else ("this", "before"):
             with Runner(conn) as runner:
                 list(runner.down(steps_down_through(VERSION)) if release == "before" else runner.up())
-            empty_activities(conn)
-            seeded = seed(conn, activities=activities, seed=round_number, append=True)
-            entries, keys = conn.execute(
-                "select count(*), count(distinct (chapter_id, peer_mentor_id, bucket_date))"
-                " from private.stats_dirty_keys").fetchone()
-            rows.append((release, round_number, round(seeded.rows_per_second), entries, keys))
+            yield release, round_number
+
+
+def log_size(conn: psycopg.Connection, activities: int, rounds: int) -> list[tuple]:
+    rows = []
+    for release, round_number in releases_in_turn(conn, rounds):
+        empty_activities(conn)
+        seeded = seed(conn, activities=activities, seed=round_number, append=True)
+        entries, keys = conn.execute(
+            "select count(*), count(distinct (chapter_id, peer_mentor_id, bucket_date))"
+            " from private.stats_dirty_keys").fetchone()
+        rows.append((release, round_number, round(seeded.rows_per_second), entries, keys))
     return rows
 
 
@@ -71,18 +79,14 @@ LOG_TRIGGER = "activities_log_inserted_keys"
 
 def trigger_times(conn: psycopg.Connection, rounds: int) -> list[tuple]:
     rows = []
-    for round_number in range(rounds):
-        releases = ("before", "this") if round_number % 2 == 0 else ("this", "before")
-        for release in releases:
-            with Runner(conn) as runner:
-                list(runner.down(steps_down_through(VERSION)) if release == "before" else runner.up())
-            statement_ms = trigger_ms = 0.0
-            with conn.transaction(force_rollback=True):
-                for i in range(20):
-                    plan = conn.execute(CHUNK, {"i": i}).fetchone()[0][0]
-                    statement_ms += plan["Execution Time"]
-                    trigger_ms += sum(t["Time"] for t in plan.get("Triggers", []) if t["Trigger Name"] == LOG_TRIGGER)
-            rows.append((release, round_number, statement_ms, trigger_ms))
+    for release, round_number in releases_in_turn(conn, rounds):
+        statement_ms = trigger_ms = 0.0
+        with conn.transaction(force_rollback=True):
+            for i in range(20):
+                plan = conn.execute(CHUNK, {"i": i}).fetchone()[0][0]
+                statement_ms += plan["Execution Time"]
+                trigger_ms += sum(t["Time"] for t in plan.get("Triggers", []) if t["Trigger Name"] == LOG_TRIGGER)
+        rows.append((release, round_number, statement_ms, trigger_ms))
     return rows
 
 
@@ -120,7 +124,7 @@ def reads_after_one_request(conn: psycopg.Connection, activities: int) -> list[t
                                   user_id=str(user), read_only=False)
                 conn.execute("vacuum analyze private.stats_dirty_keys")
                 conn.execute("analyze public.activities")
-            timed = bench.measure(read)
+            timed = measure(read)
             entries = conn.execute("select count(*) from private.stats_dirty_keys").fetchone()[0]
             rows.append(("counts" if counts else "does not", days, timed.p50, timed.p95, entries))
             if days:
