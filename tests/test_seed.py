@@ -231,3 +231,78 @@ def test_a_database_without_the_schema_is_told_to_migrate(db_url):
         assert_one_line_failure(peerstats(db_url, "seed", "--activities", "10"), "peerstats db up")
     finally:
         migrate_afresh(db_url)
+
+
+# 80,000 activities of 4 mentors over one year: about 55 a mentor and day on average.
+DENSE = dict(activities=80_000, chapters=2, mentors=4, years=1, until=UNTIL)
+# At 15 minutes, the shortest duration the seeder draws, this many rows pass 1,440.
+ROWS_THAT_PASS_A_DAY_AT_15_MINUTES = 1440 // 15 + 1
+
+MENTOR_DAYS = """
+with every_row as (
+  select peer_mentor_id, (recorded_at at time zone 'UTC')::date as day,
+         count(*) as rows, sum(duration_minutes) as minutes, min(duration_minutes) as shortest
+  from public.activities group by 1, 2
+), counted as (
+  select peer_mentor_id, (recorded_at at time zone 'UTC')::date as day, sum(duration_minutes) as minutes
+  from private.counted_activities group by 1, 2
+)
+select max(e.rows), max(e.minutes), max(c.minutes), min(e.shortest)
+from every_row e left join counted c using (peer_mentor_id, day)
+"""
+
+
+@pytest.fixture(scope="module")
+def dense(db_url):
+    """DENSE seeded once (seed 5), for the tests of the daily bound."""
+    migrate_afresh(db_url)
+    with database.connect(db_url) as conn:
+        seed(conn, seed=5, **DENSE)
+    with database.connect(db_url) as conn:
+        yield conn
+
+
+def test_a_dense_run_keeps_every_mentor_day_within_1440_minutes(dense):
+    rows, minutes, counted_minutes, shortest = dense.execute(MENTOR_DAYS).fetchone()
+    # Days so full that durations as drawn (15 minutes or more) would break the bound...
+    assert rows >= ROWS_THAT_PASS_A_DAY_AT_15_MINUTES
+    # ...are cut to fit: every row of a mentor's day, counted or not, adds up to 1,440 at most.
+    assert shortest < 15 and minutes <= 1440 and counted_minutes <= 1440
+    assert dense.execute("select count(*) from public.activities").fetchone()[0] == 80_000
+    # A cap keeps 5-minute steps where it is 5 or more, and a repeat keeps its original's duration.
+    odd, mismatched = dense.execute(
+        "select (select count(*) from public.activities where duration_minutes >= 5 and duration_minutes % 5 <> 0),"
+        " (select count(*) from public.activities d join public.activities o on o.id = d.duplicate_of"
+        "  where o.duration_minutes <> d.duration_minutes)").fetchone()
+    assert (odd, mismatched) == (0, 0)
+
+
+def test_appending_to_full_days_cuts_the_new_rows_to_what_is_left(dense):
+    # The same seed, so the same mentors: a tenth more rows onto the days the first run filled.
+    seed(dense, seed=5, append=True, **(DENSE | {"activities": 8_000}))
+    rows, _, counted_minutes, shortest = dense.execute(MENTOR_DAYS).fetchone()
+    assert rows > ROWS_THAT_PASS_A_DAY_AT_15_MINUTES and shortest < 5
+    assert counted_minutes <= 1440
+    assert dense.execute("select count(*), count(distinct id) from public.activities").fetchone() == (88_000, 88_000)
+
+
+def test_appending_to_days_without_a_minute_left_is_refused_before_writing(migrated, conn):
+    assert peerstats(migrated, "seed", "--activities", "2000", "--chapters", "1", "--mentors", "1",
+                     "--years", "1", "--no-refresh").returncode == 0
+    # Fill every day of the seeded span (and a little beyond) to exactly 1,440 counted minutes.
+    conn.execute("""
+        insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)
+        select m.id, m.chapter_id, 'home_visit', d.day::timestamp at time zone 'UTC', 1440 - coalesce(c.minutes, 0)
+        from public.peer_mentors m
+        cross join lateral (select current_date - g as day from generate_series(0, 400) g) d
+        left join (select peer_mentor_id, (recorded_at at time zone 'UTC')::date as day,
+                          sum(duration_minutes) as minutes
+                   from private.counted_activities group by 1, 2) c
+          on c.peer_mentor_id = m.id and c.day = d.day
+        where coalesce(c.minutes, 0) < 1440
+        """)
+    before = conn.execute("select count(*) from public.activities").fetchone()[0]
+    result = peerstats(migrated, "seed", "--activities", "2000", "--chapters", "1", "--mentors", "1",
+                       "--years", "1", "--append", "--no-refresh")
+    assert_one_line_failure(result, "mentor-days cannot take", "1,440 counted minutes already")
+    assert conn.execute("select count(*) from public.activities").fetchone()[0] == before

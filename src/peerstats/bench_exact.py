@@ -22,6 +22,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
@@ -57,11 +58,19 @@ BULK_INSERT = ("insert into public.activities (peer_mentor_id, chapter_id, activ
 # The checks of migration 20261202000100 (dependent writers, the daily bound), timed the same way.
 WRITE_GUARD_TRIGGERS = ("activities_guard_related_rows_insert", "activities_guard_related_rows_update",
                         "activities_guard_related_rows_delete")
-# Each statement a day further back, in turn over a year, so a mentor's counted minutes on one
-# day stay within 1,440: 12 rounds of 400 statements put at most 24 rows of 5 minutes on a day.
+# Each statement a day further back, in turn over the days of the last year that have room
+# for what the round puts on them (writable_days): the seeder may have filled a busy mentor's
+# day up to its 1,440 counted minutes.
 INSERT_AS_MENTOR = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
-                    "duration_minutes) values (%s, %s, %s, now() - %s * interval '1 day', 5)")
+                    "duration_minutes) values (%s, %s, %s, %s, 5)")
+INSERT_MINUTES = 5
 INSERT_DAYS = 365
+# The minutes a mentor's UTC day has left, for the moments `anchor` minus 0 to INSERT_DAYS - 1 days.
+ROOM_BY_DAY = ("select d.at, 1440 - coalesce((select sum(c.duration_minutes) from private.counted_activities c"
+               " where c.peer_mentor_id = %s and c.recorded_at >= date_trunc('day', d.at, 'UTC')"
+               " and c.recorded_at < date_trunc('day', d.at, 'UTC') + interval '1 day'), 0)"
+               " from generate_series(0, %s - 1) g cross join lateral (select %s - g * interval '1 day' as at) d"
+               " order by g")
 
 
 def set_jobs_active(conn: psycopg.Connection, active: bool, *jobs: str) -> None:
@@ -179,18 +188,36 @@ def pending_reads(conn: psycopg.Connection, scope: verify.Scope, *, activities: 
     }
 
 
+def writable_days(conn: psycopg.Connection, mentor: str, statements: int, anchor: datetime) -> list[datetime]:
+    """Moments a day apart back from `anchor` whose UTC days keep `mentor` within 1,440 counted
+    minutes when `statements` rows of INSERT_MINUTES are spread over them in turn."""
+    rooms = conn.execute(ROOM_BY_DAY, (mentor, INSERT_DAYS, anchor)).fetchall()
+    needed = INSERT_MINUTES
+    while True:
+        days = [at for at, room in rooms if room >= needed]
+        if not days:
+            raise PeerstatsError(f"mentor {mentor} has no day of the last {INSERT_DAYS} with "
+                                 f"{needed} minutes left for the write benchmark")
+        per_day = INSERT_MINUTES * -(-statements // len(days))
+        if per_day <= needed:
+            return days
+        needed = per_day
+
+
 def insert_rate(url: str, writers: list[tuple[str, str, str, str]], statements: int) -> float:
     """Single-row inserts per second through the API, each writer as its own mentor, all at once."""
     start = threading.Barrier(len(writers) + 1)
     failures: list[BaseException] = []
+    anchor = datetime.now(timezone.utc)
 
     def write(mentor: str, chapter: str, user: str, activity_type: str) -> None:
         try:
             with database.connect(url, application_name="peerstats-bench-writer") as conn:
+                days = writable_days(conn, mentor, statements, anchor)
                 start.wait()
                 for statement in range(statements):
                     postgrest.request(conn, "authenticated", INSERT_AS_MENTOR,
-                                      (mentor, chapter, activity_type, statement % INSERT_DAYS),
+                                      (mentor, chapter, activity_type, days[statement % len(days)]),
                                       user_id=user, read_only=False)
         except BaseException as failure:  # reported by the caller's thread
             failures.append(failure)

@@ -25,7 +25,7 @@ import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,15 @@ from matplotlib.ticker import ScalarFormatter  # noqa: E402
 # A dashboard session pauses this long (uniformly drawn) between two loads of its three endpoints.
 THINK_SECONDS = (2.0, 4.0)
 WRITE_DAYS_BACK = 30
+INSERT_MINUTES = 30
 INSERT_AS_MENTOR = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
-                    "duration_minutes) values (%s, %s, %s, now() - make_interval(mins => %s), 30)")
+                    f"duration_minutes) values (%s, %s, %s, %s, {INSERT_MINUTES})")
+# The counted minutes a mentor's UTC day still holds, for the day of a moment.
+ROOM_ON_DAY = ("select 1440 - coalesce(sum(c.duration_minutes), 0) from private.counted_activities c"
+               " where c.peer_mentor_id = %s and c.recorded_at >= date_trunc('day', %s::timestamptz, 'UTC')"
+               " and c.recorded_at < date_trunc('day', %s::timestamptz, 'UTC') + interval '1 day'")
+# Draws of a moment before a writer gives up on a mentor whose days are all full.
+MOMENT_DRAWS = 1000
 LOG_ROWS_PRINTED = 8
 # The JSON's latency over time: percentiles per window of this many seconds.
 WINDOW_SECONDS = 30
@@ -142,9 +149,20 @@ class Writer(LoadThread):
                 break
             mentor, chapter, user = self.mentors[written % len(self.mentors)]
             timed_request(self.outcome, "insert", self.started, conn, "authenticated", INSERT_AS_MENTOR,
-                          (mentor, chapter, self.activity_type, self.random.randrange(WRITE_DAYS_BACK * 1440)),
+                          (mentor, chapter, self.activity_type, self.moment_with_room(conn, mentor)),
                           user_id=user, read_only=False)
             written += 1
+
+    def moment_with_room(self, conn: psycopg.Connection, mentor: str) -> datetime:
+        """A minute of the last WRITE_DAYS_BACK days whose UTC day holds another insert of the
+        mentor's: the seeder may have filled a busy mentor's day up to 1,440 counted minutes.
+        Checked before the timed request, so the latency is the insert's alone."""
+        for _ in range(MOMENT_DRAWS):
+            moment = datetime.now(timezone.utc) - timedelta(minutes=self.random.randrange(WRITE_DAYS_BACK * 1440))
+            if conn.execute(ROOM_ON_DAY, (mentor, moment, moment)).fetchone()[0] >= INSERT_MINUTES:
+                return moment
+        raise PeerstatsError(f"mentor {mentor} has no day of the last {WRITE_DAYS_BACK} with "
+                             f"{INSERT_MINUTES} minutes left")
 
 
 @dataclass(frozen=True)

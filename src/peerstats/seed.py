@@ -10,6 +10,13 @@ chapters and user accounts for most mentors, so the API can be exercised as eith
 The same parameters (seed, sizes and `until`, which defaults to the last midnight UTC, so
 all day long) give the same rows: every value is a hash of the seed and a row number, not a
 draw from random().
+
+The database refuses more than 1,440 counted minutes for one mentor on one UTC day, so before
+writing anything one pass over the run (sql/seed_day_caps.sql) finds the days whose drawn
+durations would exceed what is left of them (1,440 minus the counted minutes already there)
+and caps every row of such a day at that budget divided by the day's rows (in 5-minute steps
+where that is 5 or more): exact, whatever the size. Only --append onto a day too full to
+take its rows at one minute each stops the run, before it inserts a row.
 """
 
 from __future__ import annotations
@@ -147,6 +154,20 @@ def losses_of_replace(conn: psycopg.Connection) -> list[Loss]:
     return [Loss(table, conn.execute(f"select count(*) from {table}").fetchone()[0]) for table in ACTIVITY_TABLES]
 
 
+def refuse_overfull_days(conn: psycopg.Connection) -> None:
+    """Stop before inserting when a (mentor, day) of the run has fewer minutes left than rows,
+    which no cap can fit: only an --append run onto days already (nearly) full meets one."""
+    overfull = conn.execute(
+        "select count(*) over (), mentor_id, day, 1440 - budget, activities from seed_day_caps"
+        " where budget < activities order by mentor_id, day limit 1").fetchone()
+    if overfull:
+        days, mentor_id, day, minutes, rows = overfull
+        raise PeerstatsError(
+            f"{days:,} mentor-days cannot take this run's activities within 1,440 minutes a day, e.g. "
+            f"peer mentor {mentor_id} on {day} (UTC): {minutes:,} counted minutes already, {rows:,} "
+            "activities to add at a minute or more each; seed fewer activities or onto other data")
+
+
 def seed(
     conn: psycopg.Connection,
     *,
@@ -186,10 +207,12 @@ def seed(
             base = 0
         conn.execute(
             "create temp table seed_params (seed bigint, chapters integer, mentors integer, years integer,"
-            " until timestamptz, base bigint) on commit drop")
-        conn.execute("insert into seed_params values (%s, %s, %s, %s, %s, %s)",
-                     (seed, chapters, mentors, years, until, base))
+            " until timestamptz, base bigint, activities bigint) on commit drop")
+        conn.execute("insert into seed_params values (%s, %s, %s, %s, %s, %s, %s)",
+                     (seed, chapters, mentors, years, until, base, activities))
         conn.execute(sql.joinpath("seed_setup.sql").read_text())
+        conn.execute(sql.joinpath("seed_day_caps.sql").read_text())
+        refuse_overfull_days(conn)
         insert_chunk = sql.joinpath("seed_activities.sql").read_text()
         for first, last in chunk_bounds(activities):
             conn.execute(insert_chunk, {"first": first, "last": last})
@@ -198,7 +221,8 @@ def seed(
         chapter_count, mentor_count, coordinator_count = conn.execute(
             "select (select count(*) from seed_chapters), (select count(*) from seed_mentors),"
             " (select count(distinct user_id) from seed_coordinators)").fetchone()
-        conn.execute("drop function pg_temp.seed_unit(bigint, bigint, integer), pg_temp.seed_uuid(bigint, text, bigint)")
+        conn.execute("drop function pg_temp.seed_draws(bigint, bigint), pg_temp.seed_unit(bigint, bigint, integer),"
+                     " pg_temp.seed_uuid(bigint, text, bigint)")
     conn.execute(f"analyze {', '.join(SEEDED_TABLES)}")
     return SeedResult(activities, time.perf_counter() - started, chapter_count, mentor_count, coordinator_count)
 

@@ -2,7 +2,7 @@
 -- coordinators) and the lookup tables the activity generator (seed_activities.sql) joins.
 --
 -- Runs in the seeder's transaction after it has filled pg_temp.seed_params (one row: seed,
--- chapters, mentors, years, until, base). Every value is a pure function of the parameters
+-- chapters, mentors, years, until, base, activities). Every value is a pure function of the parameters
 -- and a row number, through hashint8extended, so the same parameters give the same rows
 -- whatever order PostgreSQL evaluates them in; ids are md5-based uuids of the seed and the
 -- row number. Reference rows that already exist (an --append run with the same seed) are
@@ -240,3 +240,43 @@ select (select count(*) from seed_mentor_slots) as mentor_slots,
        (select count(*) from seed_type_slots) as type_slots;
 
 analyze seed_type_slots, seed_mentor_slots, seed_day_slots, seed_slot_counts, seed_params, seed_span;
+
+-- The choices about the activities numbered first_n to last_n of this run that decide how
+-- they count against the 1,440-minute daily bound: mentor, chapter, type, UTC day and the
+-- duration drawn before that bound is applied. Row number n has the key base + n, and every
+-- choice is seed_unit(seed, key, salt), so a row is the same whichever statement draws it:
+-- the daily-bound pass (seed_day_caps.sql) draws the whole run, the insert (seed_activities.sql)
+-- one chunk. About one row in a hundred repeats the registration just before it and takes
+-- every choice from that row (source_k); never the first row of a run, and never a repeat of
+-- a repeat. One SELECT, not strict, stable: the planner inlines it into both callers.
+create function pg_temp.seed_draws(first_n bigint, last_n bigint)
+returns table (seed bigint, until timestamptz, k bigint, is_duplicate boolean, source_k bigint,
+               mentor_id uuid, chapter_id uuid, activity_type text, day date, drawn_minutes integer)
+language sql stable
+as $$
+  with keyed as (
+    select p.seed, p.until, p.base + n as k,
+           n > 1
+             and pg_temp.seed_unit(p.seed, p.base + n, 0) < 0.0101
+             and pg_temp.seed_unit(p.seed, p.base + n - 1, 0) >= 0.0101 as is_duplicate
+    from seed_params p
+    cross join generate_series(first_n, last_n) as n
+  ), sourced as (
+    select keyed.*, case when is_duplicate then k - 1 else k end as source_k
+    from keyed
+  )
+  select s.seed, s.until, s.k, s.is_duplicate, s.source_k,
+         ms.mentor_id,
+         case when ms.second_chapter_id is not null and pg_temp.seed_unit(s.seed, s.source_k, 2) < 0.25
+              then ms.second_chapter_id else ms.home_chapter_id end,
+         ts.code,
+         ds.day,
+         -- 15 minutes to 4 hours by type, in 5-minute steps, shorter ones more often.
+         ts.min_minutes + 5 * floor(((ts.max_minutes - ts.min_minutes) / 5 + 1)
+                                    * pg_temp.seed_unit(s.seed, s.source_k, 6) ^ 1.6)::integer
+  from sourced s
+  cross join seed_slot_counts sc
+  join seed_mentor_slots ms on ms.slot = floor(pg_temp.seed_unit(s.seed, s.source_k, 1) * sc.mentor_slots)::integer
+  join seed_day_slots ds on ds.slot = floor(pg_temp.seed_unit(s.seed, s.source_k, 3) * sc.day_slots)::integer
+  join seed_type_slots ts on ts.slot = floor(pg_temp.seed_unit(s.seed, s.source_k, 5) * sc.type_slots)::integer
+$$;
