@@ -467,3 +467,8 @@ revoke all on function private.lock_activities_for_type_changes(),
 create trigger activity_types_lock_activities
   before update or delete on public.activity_types
   for each statement execute function private.lock_activities_for_type_changes();
+
+-- The column's comment said a duplicate never counts; the counting rule has long counted one
+-- whose original does not.
+comment on column public.activities.duplicate_of is
+  'Set when this registration repeats that one (of the same mentor and chapter): it counts only when that original does not (soft-deleted or of a type that does not count).';

@@ -76,3 +76,5 @@ begin
   return new;
 end
 $$;
+
+comment on column public.activities.duplicate_of is 'Set when this registration repeats that one; a duplicate never counts.';

@@ -58,7 +58,7 @@ CREATE INDEX activities_updated_at ON public.activities USING btree (updated_at)
 
 COMMENT ON COLUMN public.activities.recorded_at IS 'When the activity took place. Statistics bucket it by its UTC date.';
 
-COMMENT ON COLUMN public.activities.duplicate_of IS 'Set when this registration repeats that one; a duplicate never counts.';
+COMMENT ON COLUMN public.activities.duplicate_of IS 'Set when this registration repeats that one (of the same mentor and chapter): it counts only when that original does not (soft-deleted or of a type that does not count).';
 
 COMMENT ON COLUMN public.activities.deleted_at IS 'Soft delete: a deleted activity never counts.';
 
