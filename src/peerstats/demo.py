@@ -117,11 +117,13 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
         coordinators_report = coordinator_report.write(conn, source.coordinator_id, 12, output.with_suffix(".html"))
     db = report.database
     report_chapters = len(coordinators_report.chapters)
+    # One view a line, so the summary fits 80 columns (only the paths may be wider).
+    refresh_lines = "\n           ".join(describe_refresh([view]) for view in refreshed)
     console.print(
         f"\n[bold]summary[/bold]\n"
-        f"  data:    {db['activities']:,} activities ({db['counted_activities']:,} counted), {db['chapters']} chapters, "
-        f"{db['mentors']} mentors, {db['coordinators']} coordinators\n"
-        f"  refresh: {describe_refresh(refreshed)}\n"
+        f"  data:    {db['activities']:,} activities ({db['counted_activities']:,} counted)\n"
+        f"           {db['chapters']} chapters, {db['mentors']} mentors, {db['coordinators']} coordinators\n"
+        f"  refresh: {refresh_lines}\n"
         f"  verify:  {report.summary()}\n"
         f"  chart:   {path.resolve()}\n"
         f"           {source.chapter_name}, {week_count} weeks, {human_date(window[0])} to "
