@@ -274,9 +274,10 @@ def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int,
                           "pair_ratios": [round(ratio, 3) for ratio in ratios]})
     finally:
         set_triggers_enabled(conn, triggers, True)
-        # The rows written with the triggers disabled are not in the log: the mentor-day grain,
-        # which a refresh updates from the log only, is rebuilt whole; then everything is refreshed.
-        conn.execute("select private.rebuild_peer_mentor_days()")
+        if set(triggers) & set(STATISTICS_TRIGGERS):
+            # Rows written with the log's triggers disabled are not in the log: the mentor-day
+            # grain, which a refresh updates from the log only, is rebuilt whole.
+            conn.execute("select private.rebuild_peer_mentor_days()")
         refresh_stats_views(conn)
     return costs
 
