@@ -39,6 +39,9 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
         assert seeded["seconds"] > 0 and seeded["rows_per_second"] > 0
         assert seeded["backend_peak_rss_kib"] >= seeded["backend_peak_rss_kib_before"] > 0
         assert seeded["python_peak_rss_kib"] > 0
+        # The seed is one transaction: the log names each changed key once.
+        assert seeded["log_entries"] == seeded["changed_keys"] > 0
+        assert 0 < size["slowest_api_read_ms"] < 8000
         assert set(size["refresh"]["views"]) == {v.name for v in verify.VIEWS}
         assert all(t["plain_ms"] > 0 and t["concurrent_ms"] > 0 for t in size["refresh"]["views"].values())
         assert len(size["queries"]) == 9

@@ -152,6 +152,21 @@ def bench_multi_chapter(conn: psycopg.Connection, scope: verify.Scope) -> dict[s
     return {"chapters": len(chapters), "endpoints": endpoints}
 
 
+def seed_log_entries(conn: psycopg.Connection) -> tuple[int, int]:
+    """The dirty-key log's entries after the seed, and the distinct keys (chapter, day, mentor) they name."""
+    return conn.execute("select count(*), count(distinct (chapter_id, bucket_date, peer_mentor_id))"
+                        " from private.stats_dirty_keys").fetchone()
+
+
+def slowest_api_read_ms(figures: dict[str, Any]) -> float:
+    """The longest of every request this size's run sent through the API (postgrest.request)."""
+    series = [row[kind] for row in figures["queries"] if row["path"].startswith("API") for kind in ("materialized", "plain")]
+    series += [row[side] for row in figures["multi_chapter"]["endpoints"].values() for side in ("all", "one")]
+    series += [state[kind] for state in figures["pending_reads"]["states"].values() for kind in ("api", "plain")
+               if kind in state]
+    return max(s["max_ms"] for s in series)
+
+
 def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
                write_statements: int, profile: str) -> dict[str, Any]:
     shape = seeding.shape_of(profile, activities)
@@ -161,9 +176,16 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
         migrations.apply_all(conn, afresh=True)
         backend = conn.info.backend_pid
         before_kib = peak_rss_kib(backend)
-        result = seeding.seed_with_progress(conn, console, activities=activities, chapters=shape.chapters,
-                                            mentors=shape.mentors, years=shape.years)
+        # The jobs wait while the seed's log entries are counted: a refresh would fold them first.
+        bench_exact.set_jobs_active(conn, False, bench_exact.HOURLY_JOB, bench_exact.THRESHOLD_JOB)
+        try:
+            result = seeding.seed_with_progress(conn, console, activities=activities, chapters=shape.chapters,
+                                                mentors=shape.mentors, years=shape.years)
+            seed_log = seed_log_entries(conn)
+        finally:
+            bench_exact.set_jobs_active(conn, True, bench_exact.HOURLY_JOB, bench_exact.THRESHOLD_JOB)
         seeded = {"seconds": round(result.seconds, 2), "rows_per_second": round(result.rows_per_second),
+                  "log_entries": seed_log[0], "changed_keys": seed_log[1],
                   "backend_peak_rss_kib": peak_rss_kib(backend), "backend_peak_rss_kib_before": before_kib,
                   "python_peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
         with console.status("refreshing the views, plainly and concurrently"):
@@ -189,6 +211,7 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
                "counted_activities": counted, "seed": seeded, "refresh": refreshed,
                "queries": queries, "multi_chapter": multi_chapter, "pending_reads": pending, "writes": writes,
                "guarded_writes": guarded_writes, "bulk_insert": bulk}
+    figures["slowest_api_read_ms"] = slowest_api_read_ms(figures)
     print_size(console, figures)
     return figures
 
@@ -227,6 +250,8 @@ def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int
 def print_size(console: Console, figures: dict[str, Any]) -> None:
     seeded = figures["seed"]
     backend = seeded["backend_peak_rss_kib"]
+    console.print(f"dirty-key log after the seed: {seeded['log_entries']:,} entries for {seeded['changed_keys']:,} "
+                  f"changed keys ({seeded['log_entries'] / max(1, seeded['changed_keys']):.2f} per key; target: at most 1)")
     console.print(
         f"seeder's peak memory: server backend {backend / 1024 if backend else float('nan'):.0f} MiB "
         f"(VmHWM, shared buffers it touched included), peerstats {seeded['python_peak_rss_kib'] / 1024:.0f} MiB "
@@ -255,3 +280,5 @@ def print_size(console: Console, figures: dict[str, Any]) -> None:
                       "them against one, ms (target: ratio at most 1.5)")
     bench_exact.print_figures(console, figures["pending_reads"], figures["writes"], figures["guarded_writes"],
                               figures["bulk_insert"])
+    console.print(f"slowest API read of this size: {figures['slowest_api_read_ms']:,.1f} ms (a read past the "
+                  "role's statement_timeout, 8 s for authenticated, would have stopped the bench)")

@@ -42,7 +42,8 @@ class Series:
         return percentile(self.samples, 0.95)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"p50_ms": round(self.p50, 3), "p95_ms": round(self.p95, 3), "runs": len(self.samples)}
+        return {"p50_ms": round(self.p50, 3), "p95_ms": round(self.p95, 3), "max_ms": round(max(self.samples), 3),
+                "runs": len(self.samples)}
 
 
 def measure(run: Callable[[], Any]) -> Series:

@@ -491,8 +491,6 @@ REVOKE ALL ON FUNCTION private.validate_duplicate_of() FROM PUBLIC;
 
 CREATE INDEX activities_activity_type ON public.activities USING btree (activity_type);
 
-CREATE INDEX activities_duplicate_flag ON public.activities USING btree ((((duplicate_of IS NOT NULL))::integer));
-
 CREATE TRIGGER activities_guard_related_rows_delete AFTER DELETE ON public.activities REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_deleted_guard_related_rows();
 
 CREATE TRIGGER activities_guard_related_rows_insert AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_inserted_guard_related_rows();
