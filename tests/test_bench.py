@@ -29,7 +29,8 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
                    "--profile", "realistic", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "rows/s" in result.stdout and str(output) in " ".join(result.stdout.split())
-    assert_readable_at_80(result.stdout, "speedup", "mv_activity_time_series", "time series", "one chapter, API")
+    assert_readable_at_80(result.stdout, "speedup", "mv_activity_time_series", "time series", "one chapter, API",
+                          "view's ratio")
     document = json.loads(output.read_text())
     assert document["machine"]["cpus"] >= 1 and document["server"]["server_version"].startswith("15")
     assert [size["activities"] for size in document["sizes"]] == [2500]
@@ -55,6 +56,14 @@ def test_a_tiny_bench_measures_everything_on_a_throwaway_cluster(tmp_path):
         assert multi["chapters"] >= 1 and set(multi["endpoints"]) == {v.name for v in verify.VIEWS}
         for row in multi["endpoints"].values():
             assert row["ratio_p50"] == pytest.approx(row["all"]["p50_ms"] / row["one"]["p50_ms"], rel=0.02)
+            assert row["materialized_ratio_p50"] == pytest.approx(
+                row["materialized_all"]["p50_ms"] / row["materialized_one"]["p50_ms"], rel=0.02)
+            assert row["server_ratio"] == pytest.approx(row["all"]["server_ms"] / row["one"]["server_ms"], rel=0.02)
+            # The API and the materialized view return the same rows after the refresh, all and one.
+            assert row["all"]["rows"] == row["materialized_all"]["rows"] >= row["one"]["rows"] \
+                == row["materialized_one"]["rows"] > 0
+            assert all(0 < row[read]["server_ms"] and row[read]["runs"] >= 5 for read in
+                       ("all", "one", "materialized_all", "materialized_one"))
         pending = size["pending_reads"]
         states = list(pending["states"].values())
         # Empty; after a request of rows that count nowhere (no entry); a day; an hour; after the refresh.

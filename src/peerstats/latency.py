@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,3 +55,20 @@ def measure(run: Callable[[], Any]) -> Series:
         run()
         samples.append((time.perf_counter() - began) * 1000)
     return Series(samples)
+
+
+def measure_alternating(runs: Mapping[str, Callable[[], Any]]) -> dict[str, Series]:
+    """Each of `runs` measured as measure() does, taking turns sample by sample, so the figures
+    compared in a ratio share the machine's moments of load instead of each having its own."""
+    for run in runs.values():
+        run()
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    started = time.perf_counter()
+    rounds = 0
+    while rounds < MAX_SAMPLES and (rounds < MIN_SAMPLES or time.perf_counter() - started < SERIES_SECONDS * len(runs)):
+        for name, run in runs.items():
+            began = time.perf_counter()
+            run()
+            samples[name].append((time.perf_counter() - began) * 1000)
+        rounds += 1
+    return {name: Series(values) for name, values in samples.items()}
