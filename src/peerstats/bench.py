@@ -119,7 +119,7 @@ def bench_queries(conn: psycopg.Connection, scope: verify.Scope) -> list[dict[st
             return lambda: conn.execute(query, params).fetchall()
 
         def as_coordinator(table: sql.Identifier) -> Callable[[], Any]:
-            filters = [("chapter_id", "eq", chapter), *twelve_months(view, scope)]
+            filters = [("chapter_id", "eq", chapter), *verify.twelve_month_filters(view, scope)]
             return lambda: postgrest.read(conn, "authenticated", table, filters, user_id=user_id)
 
         for label, path, materialized, plain in (
@@ -135,12 +135,6 @@ def bench_queries(conn: psycopg.Connection, scope: verify.Scope) -> list[dict[st
                          "materialized": fast.as_dict(), "plain": slow.as_dict(),
                          "speedup_p50": round(slow.p50 / fast.p50, 1) if fast.p50 else None})
     return rows
-
-
-def twelve_months(view: verify.StatsView, scope: verify.Scope) -> list[tuple[str, str, Any]]:
-    """The dashboard's 12-month filter on `view`, as PostgREST query-string filters."""
-    start, end = scope.twelve_months
-    return [(view.date_column, "gte", start), (view.date_column, "lt", end)]
 
 
 def server_ms(conn: psycopg.Connection, role: str, relation: sql.Identifier, filters: list[tuple[str, str, Any]],
@@ -167,7 +161,7 @@ def bench_multi_chapter(conn: psycopg.Connection, scope: verify.Scope) -> dict[s
     owner = conn.info.user
     endpoints = {}
     for view in verify.VIEWS:
-        dates = twelve_months(view, scope)
+        dates = verify.twelve_month_filters(view, scope)
         reads = {"all": ("authenticated", view.api_id, dates),
                  "one": ("authenticated", view.api_id, [("chapter_id", "eq", chapters[0]), *dates]),
                  "materialized_all": (owner, view.materialized_id, [("chapter_id", "in", chapters), *dates]),

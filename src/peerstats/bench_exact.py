@@ -125,14 +125,15 @@ def pending_reads(conn: psycopg.Connection, scope: verify.Scope, *, activities: 
     chapter = scope.largest_chapter
     coordinator = conn.execute("select user_id from public.coordinator_chapters where chapter_id = %s"
                                " order by user_id limit 1", (chapter,)).fetchone()[0]
-    start, end = scope.twelve_months
 
     def dashboard(tables: list[sql.Identifier]) -> Callable[[], Any]:
-        queries = [verify.date_range_query(t, v.date_column, by_chapter=True) for t, v in zip(tables, verify.VIEWS)]
+        """The three endpoints' GETs of the chapter's 12 months, as PostgREST 12 sends them."""
+        reads = [(t, [("chapter_id", "eq", chapter), *verify.twelve_month_filters(v, scope)])
+                 for t, v in zip(tables, verify.VIEWS)]
 
         def read() -> None:
-            for query in queries:
-                postgrest.request(conn, "authenticated", query, (chapter, start, end), user_id=coordinator)
+            for table, filters in reads:
+                postgrest.read(conn, "authenticated", table, filters, user_id=coordinator)
         return read
 
     api = dashboard([v.api_id for v in verify.VIEWS])

@@ -31,7 +31,7 @@ from peerstats.verify import deployment, exactness, locks, plans, regression, ri
 from peerstats.verify.common import (
     API_ROLES, LOCK_TIMEOUT, RATIO_TARGET, SPEC_ORDER, TARGET_MS, TIME_SERIES, TIME_SERIES_COLUMNS, TIMING_RUNS, VIEWS,
     Check, Context, Criterion, Scope, StatsView, date_range_query, explain, fmt_ms, index_names_used,
-    plan_nodes, read_sql, scan_summary, worst_execution_ms,
+    plan_nodes, read_sql, scan_summary, twelve_month_filters, worst_execution_ms,
 )
 from peerstats.verify.deployment import runs_every_hour
 from peerstats.verify.report import Report, print_report
@@ -40,8 +40,8 @@ from peerstats.verify.report import Report, print_report
 __all__ = ["API_ROLES", "GROUPS", "LOCK_TIMEOUT", "RATIO_TARGET", "SPEC_ORDER", "TARGET_MS", "TIME_SERIES",
            "TIME_SERIES_COLUMNS", "TIMING_RUNS", "VIEWS", "Check", "Context", "Criterion", "Report", "Scope",
            "StatsView", "date_range_query", "explain", "fmt_ms", "index_names_used", "measure_scope", "month_start",
-           "plan_nodes", "print_report", "read_sql", "require_data", "runs_every_hour", "scan_summary", "verify",
-           "worst_execution_ms"]
+           "plan_nodes", "print_report", "read_sql", "require_data", "runs_every_hour", "scan_summary",
+           "twelve_month_filters", "verify", "worst_execution_ms"]
 
 # The groups in the order they run, after regression.REFRESH_CHECKS (which brings the views
 # up to date before the scope of the measurements is read).
