@@ -6,29 +6,23 @@ Seeds ACTIVITIES on the default profile into a throwaway cluster of its own, wit
 trigger, guard, foreign key and the dirty-key log on, exactly as `peerstats seed` does, and
 prints the seed's wall time and rate, each chunk's wall time and the server backend's CPU
 time, the statements that took the most time, nested ones (trigger bodies, foreign-key
-checks) included, and the PL/pgSQL functions (the triggers) that took the most. Those come from pg_stat_statements (track = all), which this cluster alone
-loads: shared_preload_libraries and pg_stat_statements.track are the only settings it adds
-to the throwaway cluster's.
+checks) included, and the PL/pgSQL functions (the triggers) that took the most. Statements
+come from pg_stat_statements (track = all), which this cluster alone loads:
+shared_preload_libraries and pg_stat_statements.track are the only settings it adds to the
+throwaway cluster's; functions from pg_stat_user_functions (track_functions, set for the
+seeding session only).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from peerstats import database, migrations, seed as seeding
 from peerstats.cluster import throwaway_cluster
 
-TICKS = os.sysconf("SC_CLK_TCK")
 TOP_STATEMENTS = 12
 TOP_FUNCTIONS = 6
-
-
-def backend_cpu_s(conn) -> float:
-    """User and system CPU seconds of the connection's server process (same machine only)."""
-    fields = open(f"/proc/{conn.info.backend_pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def main() -> None:
@@ -45,10 +39,10 @@ def main() -> None:
             conn.execute("set track_functions = 'pl'")
             conn.execute("select pg_stat_statements_reset()")
             chunks: list[tuple[float, float]] = []
-            mark = [time.perf_counter(), backend_cpu_s(conn)]
+            mark = [time.perf_counter(), database.backend_cpu_seconds(conn)]
 
             def chunk_done(_done: int, _total: int) -> None:
-                now, cpu = time.perf_counter(), backend_cpu_s(conn)
+                now, cpu = time.perf_counter(), database.backend_cpu_seconds(conn)
                 chunks.append((now - mark[0], cpu - mark[1]))
                 mark[:] = [now, cpu]
 

@@ -6,6 +6,7 @@
 -- reused by every later one, so each statement read the whole table. Now each original is
 -- looked up by its key, whatever the table held when the plan was made: the same rows
 -- locked in the same mode.
+
 -- The refresh's lock first, as the other migrations take it: these triggers write the log
 -- a refresh folds in.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
