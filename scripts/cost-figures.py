@@ -17,7 +17,6 @@ API against the owner's.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -30,23 +29,16 @@ from peerstats.migrations import Runner
 
 ENDPOINTS = {"activity_time_series": "bucket_date", "chapter_stats": "month_start", "peer_mentor_stats": "month_start"}
 CHUNK_ROWS = 25_000
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def backend_cpu_s(conn) -> float:
-    """User and system CPU seconds of the connection's server process (same machine only)."""
-    fields = open(f"/proc/{conn.info.backend_pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def refresh_cost(conn) -> str:
     conn.execute("select public.refresh_stats_views()")
     walls, cpus = [], []
     for _ in range(3):
-        began, cpu = time.perf_counter(), backend_cpu_s(conn)
+        began, cpu = time.perf_counter(), database.backend_cpu_seconds(conn)
         conn.execute("select public.refresh_stats_views()")
         walls.append((time.perf_counter() - began) * 1000)
-        cpus.append((backend_cpu_s(conn) - cpu) * 1000)
+        cpus.append((database.backend_cpu_seconds(conn) - cpu) * 1000)
     return f"refresh_stats_views(): wall {statistics.median(walls):,.0f} ms, backend CPU {statistics.median(cpus):,.0f} ms"
 
 
@@ -95,9 +87,9 @@ def seed_chunk_cpu(conn_url: str) -> list[str]:
             conn.execute("insert into seed_params values (0, 20, 100, 2, %s, %s)",
                          (datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0), base))
             conn.execute(sql.joinpath("seed_setup.sql").read_text())
-            began = backend_cpu_s(conn)
+            began = database.backend_cpu_seconds(conn)
             conn.execute(statement, {"first": 1, "last": CHUNK_ROWS})
-            spent = backend_cpu_s(conn) - began
+            spent = database.backend_cpu_seconds(conn) - began
             conn.execute("rollback")
             conn.execute("vacuum public.activities")
         return spent

@@ -31,3 +31,10 @@ def connect(url: str, *, autocommit: bool = True, application_name: str = "peers
     except psycopg.Error as failure:
         reason = " ".join(str(failure).split()) or "no answer"
         raise PeerstatsError(f"cannot connect to the database: {reason}") from failure
+
+
+def backend_cpu_seconds(conn: psycopg.Connection) -> float:
+    """User and system CPU seconds of the connection's server process, from /proc: a measure for
+    the benchmark scripts, on a server on this machine only."""
+    fields = open(f"/proc/{conn.info.backend_pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

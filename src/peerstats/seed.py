@@ -11,6 +11,12 @@ The same parameters (seed, sizes and `until`, which defaults to the last midnigh
 all day long) give the same rows: every value is a hash of the seed and a row number, not a
 draw from random().
 
+The rows are written in time order, as an app's history accumulates: row n of N falls on a
+day drawn from the n-th of N equal slices of the day weights, and an activity's id is a UUIDv7
+of its registration time. So each chunk adds to the ends of the indexes and sums the daily
+bound over days it just wrote, instead of touching every part of the table (see "Where the
+seeder's time goes" in docs/benchmarks.md).
+
 The database refuses more than 1,440 counted minutes for one mentor on one UTC day, so before
 writing anything one pass over the run (sql/seed_day_caps.sql) finds the days whose drawn
 durations would exceed what is left of them (1,440 minus the counted minutes already there)
@@ -222,7 +228,7 @@ def seed(
             "select (select count(*) from seed_chapters), (select count(*) from seed_mentors),"
             " (select count(distinct user_id) from seed_coordinators)").fetchone()
         conn.execute("drop function pg_temp.seed_draws(bigint, bigint), pg_temp.seed_unit(bigint, bigint, integer),"
-                     " pg_temp.seed_uuid(bigint, text, bigint)")
+                     " pg_temp.seed_uuid(bigint, text, bigint), pg_temp.seed_activity_id(bigint, bigint, timestamptz)")
     conn.execute(f"analyze {', '.join(SEEDED_TABLES)}")
     return SeedResult(activities, time.perf_counter() - started, chapter_count, mentor_count, coordinator_count)
 

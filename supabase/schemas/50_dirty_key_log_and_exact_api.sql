@@ -141,7 +141,10 @@ REVOKE ALL ON FUNCTION private.live_chapter_days(chapter uuid, days date[]) FROM
 -- original meanwhile (soft delete, type) holds a lock that conflicts, so one of the two waits
 -- for the other to commit: either the original's writer sees the duplicate and logs its key,
 -- or the duplicate's writer commits after it, and its own log entry outlives any refresh
--- that does not see the original's change.
+-- that does not see the original's change. Each original is looked up by its key: PL/pgSQL
+-- plans the statement once per transaction, and a join planned while the table was small
+-- (a hash join over a scan of activities) would read the whole table on every later
+-- statement of a long transaction (a seed, an import in batches).
 --
 -- An inserted row that does not count when it is written (soft-deleted, or of a type that
 -- does not count) changes no figure and adds no entry. A switch of that type to counting logs
@@ -173,9 +176,8 @@ begin
     and n.activity_type <> all (uncounted_types)
   on conflict do nothing;
   perform
-  from public.activities o
-  where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)
-  for share of o;
+  from (select distinct n.duplicate_of as id from new_rows n where n.duplicate_of is not null) original
+  cross join lateral (select from public.activities o where o.id = original.id for share of o) locked;
   return null;
 end
 $$;
@@ -236,9 +238,8 @@ begin
   ) k
   on conflict do nothing;
   perform
-  from public.activities o
-  where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)
-  for share of o;
+  from (select distinct n.duplicate_of as id from new_rows n where n.duplicate_of is not null) original
+  cross join lateral (select from public.activities o where o.id = original.id for share of o) locked;
   return null;
 end
 $$;

@@ -31,24 +31,30 @@ with placed as (
               else date_trunc('minute', t.day_start + (t.until - t.day_start) * t.time_of_day)
          end as recorded_at
   from timed t
+), first_registered as (
+  select t.*,
+         -- Registered within three days, most soon after; a repeat up to two hours after
+         -- its original.
+         t.recorded_at
+         + interval '1 minute' * floor(4320 * pg_temp.seed_unit(t.seed, t.source_k, 8) ^ 3) as source_registered_at
+  from clocked t
 ), registered as (
   select t.*,
-         -- Registered within three days, most soon after; a repeat up to two hours later.
          least(t.until,
-               t.recorded_at
-               + interval '1 minute' * floor(4320 * pg_temp.seed_unit(t.seed, t.source_k, 8) ^ 3)
+               t.source_registered_at
                + case when t.is_duplicate
                       then interval '1 minute' * (1 + floor(120 * pg_temp.seed_unit(t.seed, t.k, 9)))
                       else interval '0' end) as created_at
-  from clocked t
+  from first_registered t
 )
-select pg_temp.seed_uuid(r.seed, 'activity', r.k),
+select pg_temp.seed_activity_id(r.seed, r.k, r.created_at),
        r.mentor_id,
        r.chapter_id,
        r.activity_type,
        r.recorded_at,
        r.duration_minutes,
-       case when r.is_duplicate then pg_temp.seed_uuid(r.seed, 'activity', r.k - 1) end,
+       case when r.is_duplicate
+            then pg_temp.seed_activity_id(r.seed, r.source_k, least(r.until, r.source_registered_at)) end,
        case when pg_temp.seed_unit(r.seed, r.k, 7) < 0.02
             then least(r.until, r.created_at + interval '1 minute' * floor(20160 * pg_temp.seed_unit(r.seed, r.k, 10)))
        end,

@@ -5,8 +5,8 @@
 -- chapters, mentors, years, until, base, activities). Every value is a pure function of the parameters
 -- and a row number, through hashint8extended, so the same parameters give the same rows
 -- whatever order PostgreSQL evaluates them in; ids are md5-based uuids of the seed and the
--- row number. Reference rows that already exist (an --append run with the same seed) are
--- kept as they are.
+-- row number (an activity's is a UUIDv7 of its registration time). Reference rows that
+-- already exist (an --append run with the same seed) are kept as they are.
 
 -- A uniform number in [0, 1) for row number k, decided by the seed and a salt (one salt per
 -- independent choice about a row). A single expression, so the planner inlines it.
@@ -17,6 +17,21 @@ as $$ select (hashint8extended(k * 16 + salt, seed) & 4503599627370495)::double 
 create function pg_temp.seed_uuid(seed bigint, kind text, k bigint) returns uuid
 language sql immutable parallel safe
 as $$ select md5('peerstats-seed:' || seed || ':' || kind || ':' || k)::uuid $$;
+
+-- An activity's id: a UUIDv7 (RFC 9562) of the moment it was registered, as an app that
+-- generates time-ordered ids would give it; its 74 random bits are hashes of the seed and the
+-- row's key. Ids that follow time make each chunk's primary-key entries land in the last
+-- pages of the index, where the previous chunk left off, instead of anywhere in it (a
+-- random uuid writes into a random leaf of an index that outgrows the cache; see
+-- docs/benchmarks.md).
+create function pg_temp.seed_activity_id(seed bigint, k bigint, registered_at timestamptz) returns uuid
+language sql immutable parallel safe
+as $$
+  select (lpad(to_hex(floor(extract(epoch from registered_at - timestamptz '1970-01-01 00:00:00+00') * 1000)::bigint), 12, '0')
+          || '7' || lpad(to_hex(hashint8extended(k, seed) & 4095), 3, '0')
+          -- The variant bits (10) and 62 random ones.
+          || to_hex((hashint8extended(k, seed + 1) & 4611686018427387903) | -9223372036854775808))::uuid
+$$;
 
 -- The UTC days the data spans: `years` years of days, the last one the day `until` falls in
 -- (the day before, when `until` is a midnight, as it is by default).
@@ -255,14 +270,15 @@ returns table (seed bigint, until timestamptz, k bigint, is_duplicate boolean, s
 language sql stable
 as $$
   with keyed as (
-    select p.seed, p.until, p.base + n as k,
+    select p.seed, p.until, p.activities, n, p.base + n as k,
            n > 1
              and pg_temp.seed_unit(p.seed, p.base + n, 0) < 0.0101
              and pg_temp.seed_unit(p.seed, p.base + n - 1, 0) >= 0.0101 as is_duplicate
     from seed_params p
     cross join generate_series(first_n, last_n) as n
   ), sourced as (
-    select keyed.*, case when is_duplicate then k - 1 else k end as source_k
+    select keyed.*, case when is_duplicate then k - 1 else k end as source_k,
+           case when is_duplicate then n - 1 else n end as source_n
     from keyed
   )
   select s.seed, s.until, s.k, s.is_duplicate, s.source_k,
@@ -277,6 +293,10 @@ as $$
   from sourced s
   cross join seed_slot_counts sc
   join seed_mentor_slots ms on ms.slot = floor(pg_temp.seed_unit(s.seed, s.source_k, 1) * sc.mentor_slots)::integer
-  join seed_day_slots ds on ds.slot = floor(pg_temp.seed_unit(s.seed, s.source_k, 3) * sc.day_slots)::integer
+  -- The day in time order: row n of the run's N draws its slot from the n-th of N equal
+  -- slices of the day slots, so the days keep their weights and each chunk of rows covers
+  -- the next stretch of days (the chunk's index entries and daily sums stay together).
+  join seed_day_slots ds
+    on ds.slot = floor((s.source_n - 1 + pg_temp.seed_unit(s.seed, s.source_k, 3)) * sc.day_slots / s.activities)::integer
   join seed_type_slots ts on ts.slot = floor(pg_temp.seed_unit(s.seed, s.source_k, 5) * sc.type_slots)::integer
 $$;
