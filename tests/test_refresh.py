@@ -167,6 +167,42 @@ def test_a_second_refresh_skips_or_waits_and_says_which(hand_checked, db_url):
         assert [r[0] for r in runs_of(holder, "peerstats-test-skipper")] == ["skipped"]
 
 
+def test_a_rebuild_of_the_mentor_days_beside_a_refresh_waits_for_it(hand_checked, db_url, conn):
+    """private.rebuild_peer_mentor_days() run while a refresh folds a new key into the mentor-day
+    grain: without the refresh's lock the rebuild's insert met the refresh's rows, uncommitted
+    when its delete ran, and failed on a duplicate key once the refresh committed."""
+    mentor, chapter = conn.execute("select id, chapter_id from public.peer_mentors order by id limit 1").fetchone()
+    counting = conn.execute("select code from public.activity_types where counts_in_stats order by code limit 1"
+                            ).fetchone()[0]
+    # A chapter-day nobody had: the refresh inserts its mentor-day.
+    conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at,"
+                 " duration_minutes) values (%s, %s, %s, '2026-11-30 10:00+00', 30)", (mentor, chapter, counting))
+    failures: list[psycopg.Error] = []
+    with connect_as(db_url, "peerstats-test-holder") as holder, \
+            connect_as(db_url, "peerstats-test-rebuilder") as rebuilder:
+        def rebuild() -> None:
+            try:
+                rebuilder.execute("select private.rebuild_peer_mentor_days()")
+            except psycopg.Error as failure:
+                failures.append(failure)
+
+        with holder.transaction():
+            holder.execute("select public.refresh_stats_views()")  # held open until this block ends
+            rebuilding = threading.Thread(target=rebuild)
+            rebuilding.start()
+            rebuilding.join(timeout=1.5)
+            assert rebuilding.is_alive()  # waiting for the refresh
+        rebuilding.join(timeout=30)
+    assert not rebuilding.is_alive() and failures == []
+    grain = ("select chapter_id, peer_mentor_id, (recorded_at at time zone 'UTC')::date, count(*),"
+             " sum(duration_minutes) from private.counted_activities group by 1, 2, 3")
+    kept = "select chapter_id, peer_mentor_id, bucket_date, activity_count, minutes from private.peer_mentor_days"
+    assert conn.execute(f"select count(*) from ({grain} except {kept}) a").fetchone()[0] == 0
+    assert conn.execute(f"select count(*) from ({kept} except {grain}) a").fetchone()[0] == 0
+    assert conn.execute("select count(*) from private.peer_mentor_days where bucket_date = '2026-11-30'"
+                        " and peer_mentor_id = %s", (mentor,)).fetchone()[0] == 1
+
+
 def relation_locks(conn, pid: int | None = None) -> list[tuple[str, str, str]]:
     """(relation, relkind, mode) of the relation locks held by `pid`, or by anyone."""
     return conn.execute(

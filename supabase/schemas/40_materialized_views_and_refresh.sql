@@ -92,6 +92,8 @@ CREATE FUNCTION private.rebuild_peer_mentor_days() RETURNS void
     SET search_path TO ''
     AS $$
 begin
+  -- A refresh folding the log at the same moment writes mentor-days this delete would not see.
+  perform pg_catalog.pg_advisory_xact_lock(7351046002);
   -- DELETE, not TRUNCATE: readers keep reading the rows until this transaction commits.
   delete from private.peer_mentor_days;
   insert into private.peer_mentor_days (chapter_id, peer_mentor_id, bucket_date, activity_count, minutes)
@@ -105,7 +107,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION private.rebuild_peer_mentor_days() IS 'Recomputes private.peer_mentor_days whole from private.counted_activities: after a TRUNCATE, after changes made with the log''s triggers disabled, and for a refresh that folds more chapter-days than a rebuild costs.';
+COMMENT ON FUNCTION private.rebuild_peer_mentor_days() IS 'Recomputes private.peer_mentor_days whole from private.counted_activities, holding the refresh''s lock: after a TRUNCATE, after changes made with the log''s triggers disabled, and for a refresh that folds more chapter-days than a rebuild costs.';
 
 REVOKE ALL ON FUNCTION private.rebuild_peer_mentor_days() FROM PUBLIC;
 
