@@ -110,6 +110,10 @@ $$;
 
 REVOKE ALL ON FUNCTION private.activities_inserted_guard_related_rows() FROM PUBLIC;
 
+-- The two statements that join the transition tables run by EXECUTE, planned for each
+-- statement's rows: PL/pgSQL keeps one plan per session for a statement without parameters,
+-- and one made for a one-row update (a nested loop over both tables) compared n x n pairs for
+-- a later update of n rows on the same connection.
 -- An update may change what a row counts (duration, day, mentor, deletion, type, duplicate
 -- mark) and, through the counting rule, what its duplicates count.
 CREATE FUNCTION private.activities_updated_guard_related_rows() RETURNS trigger
@@ -127,35 +131,38 @@ begin
       select o.activity_type from public.activities o
       where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
   end if;
-  perform private.record_original_writes(array(
-    select o.id
-    from old_rows o join new_rows n on n.id = o.id
-    where (n.deleted_at, n.activity_type, n.chapter_id, n.peer_mentor_id, n.duplicate_of)
-          is distinct from (o.deleted_at, o.activity_type, o.chapter_id, o.peer_mentor_id, o.duplicate_of)
-    union all
-    select o.duplicate_of
-    from old_rows o join new_rows n on n.id = o.id
-    where n.duplicate_of is distinct from o.duplicate_of and o.duplicate_of is not null
-    union all
-    select n.duplicate_of
-    from old_rows o join new_rows n on n.id = o.id
-    where n.duplicate_of is distinct from o.duplicate_of and n.duplicate_of is not null));
+  execute $changed$
+  select private.record_original_writes(array(
+      select o.id
+      from old_rows o join new_rows n on n.id = o.id
+      where (n.deleted_at, n.activity_type, n.chapter_id, n.peer_mentor_id, n.duplicate_of)
+            is distinct from (o.deleted_at, o.activity_type, o.chapter_id, o.peer_mentor_id, o.duplicate_of)
+      union all
+      select o.duplicate_of
+      from old_rows o join new_rows n on n.id = o.id
+      where n.duplicate_of is distinct from o.duplicate_of and o.duplicate_of is not null
+      union all
+      select n.duplicate_of
+      from old_rows o join new_rows n on n.id = o.id
+      where n.duplicate_of is distinct from o.duplicate_of and n.duplicate_of is not null))
+  $changed$;
+  execute $days$
   select pg_catalog.array_agg(k.peer_mentor_id), pg_catalog.array_agg(k.day)
-  into mentor_ids, days
-  from (
-    select n.peer_mentor_id, (n.recorded_at at time zone 'UTC')::date as day
-    from old_rows o join new_rows n on n.id = o.id
-    where n.deleted_at is null
-      and (n.duration_minutes, n.recorded_at, n.peer_mentor_id, n.deleted_at, n.activity_type, n.duplicate_of)
-          is distinct from (o.duration_minutes, o.recorded_at, o.peer_mentor_id, o.deleted_at, o.activity_type, o.duplicate_of)
-    union
-    select d.peer_mentor_id, (d.recorded_at at time zone 'UTC')::date
-    from public.activities d
-    where d.deleted_at is null
-      and d.duplicate_of in (select o.id
-                             from old_rows o join new_rows n on n.id = o.id
-                             where (n.deleted_at, n.activity_type) is distinct from (o.deleted_at, o.activity_type))
-  ) k;
+    from (
+      select n.peer_mentor_id, (n.recorded_at at time zone 'UTC')::date as day
+      from old_rows o join new_rows n on n.id = o.id
+      where n.deleted_at is null
+        and (n.duration_minutes, n.recorded_at, n.peer_mentor_id, n.deleted_at, n.activity_type, n.duplicate_of)
+            is distinct from (o.duration_minutes, o.recorded_at, o.peer_mentor_id, o.deleted_at, o.activity_type, o.duplicate_of)
+      union
+      select d.peer_mentor_id, (d.recorded_at at time zone 'UTC')::date
+      from public.activities d
+      where d.deleted_at is null
+        and d.duplicate_of in (select o.id
+                               from old_rows o join new_rows n on n.id = o.id
+                               where (n.deleted_at, n.activity_type) is distinct from (o.deleted_at, o.activity_type))
+    ) k
+  $days$ into mentor_ids, days;
   if mentor_ids is not null then
     perform private.refuse_overfull_mentor_days(mentor_ids, days);
   end if;
