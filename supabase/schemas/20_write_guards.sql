@@ -110,12 +110,15 @@ $$;
 
 REVOKE ALL ON FUNCTION private.activities_inserted_guard_related_rows() FROM PUBLIC;
 
--- The two statements that join the transition tables run by EXECUTE, planned for each
--- statement's rows: PL/pgSQL keeps one plan per session for a statement without parameters,
--- and one made for a one-row update (a nested loop over both tables) compared n x n pairs for
--- a later update of n rows on the same connection.
 -- An update may change what a row counts (duration, day, mentor, deletion, type, duplicate
--- mark) and, through the counting rule, what its duplicates count.
+-- mark) and, through the counting rule, what its duplicates count. Which rows changed is
+-- found without joining the two transition tables: PL/pgSQL keeps one plan per session for a
+-- statement without parameters, and a join planned for a one-row update (a nested loop)
+-- compared n x n pairs for a later update of n rows on the same connection. A union of the
+-- old and new versions keeps both versions of a changed row and one of an unchanged one
+-- (nulls compare equal, as in IS DISTINCT FROM); counting the versions per id needs no join.
+-- The daily bound then sums the days of both versions of a changed row; an old day only loses
+-- minutes, so it can never be the one refused.
 CREATE FUNCTION private.activities_updated_guard_related_rows() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -131,38 +134,46 @@ begin
       select o.activity_type from public.activities o
       where o.id in (select n.duplicate_of from new_rows n where n.duplicate_of is not null)));
   end if;
-  execute $changed$
-  select private.record_original_writes(array(
-      select o.id
-      from old_rows o join new_rows n on n.id = o.id
-      where (n.deleted_at, n.activity_type, n.chapter_id, n.peer_mentor_id, n.duplicate_of)
-            is distinct from (o.deleted_at, o.activity_type, o.chapter_id, o.peer_mentor_id, o.duplicate_of)
-      union all
-      select o.duplicate_of
-      from old_rows o join new_rows n on n.id = o.id
-      where n.duplicate_of is distinct from o.duplicate_of and o.duplicate_of is not null
-      union all
-      select n.duplicate_of
-      from old_rows o join new_rows n on n.id = o.id
-      where n.duplicate_of is distinct from o.duplicate_of and n.duplicate_of is not null))
-  $changed$;
-  execute $days$
+  -- The rows whose counting changed, and the originals their duplicate marks named before and after.
+  perform private.record_original_writes(array(
+    select v.id
+    from (select o.id, o.deleted_at, o.activity_type, o.chapter_id, o.peer_mentor_id, o.duplicate_of from old_rows o
+          union
+          select n.id, n.deleted_at, n.activity_type, n.chapter_id, n.peer_mentor_id, n.duplicate_of from new_rows n) v
+    group by v.id
+    having pg_catalog.count(*) > 1
+    union all
+    select v.duplicate_of
+    from (select u.duplicate_of, pg_catalog.count(*) over (partition by u.id) as versions
+          from (select o.id, o.duplicate_of from old_rows o
+                union
+                select n.id, n.duplicate_of from new_rows n) u) v
+    where v.versions > 1 and v.duplicate_of is not null));
   select pg_catalog.array_agg(k.peer_mentor_id), pg_catalog.array_agg(k.day)
-    from (
-      select n.peer_mentor_id, (n.recorded_at at time zone 'UTC')::date as day
-      from old_rows o join new_rows n on n.id = o.id
-      where n.deleted_at is null
-        and (n.duration_minutes, n.recorded_at, n.peer_mentor_id, n.deleted_at, n.activity_type, n.duplicate_of)
-            is distinct from (o.duration_minutes, o.recorded_at, o.peer_mentor_id, o.deleted_at, o.activity_type, o.duplicate_of)
-      union
-      select d.peer_mentor_id, (d.recorded_at at time zone 'UTC')::date
-      from public.activities d
-      where d.deleted_at is null
-        and d.duplicate_of in (select o.id
-                               from old_rows o join new_rows n on n.id = o.id
-                               where (n.deleted_at, n.activity_type) is distinct from (o.deleted_at, o.activity_type))
-    ) k
-  $days$ into mentor_ids, days;
+  into mentor_ids, days
+  from (
+    select v.peer_mentor_id, (v.recorded_at at time zone 'UTC')::date as day
+    from (select u.peer_mentor_id, u.recorded_at, u.deleted_at,
+                 pg_catalog.count(*) over (partition by u.id) as versions
+          from (select o.id, o.duration_minutes, o.recorded_at, o.peer_mentor_id, o.deleted_at, o.activity_type,
+                       o.duplicate_of
+                from old_rows o
+                union
+                select n.id, n.duration_minutes, n.recorded_at, n.peer_mentor_id, n.deleted_at, n.activity_type,
+                       n.duplicate_of
+                from new_rows n) u) v
+    where v.versions > 1 and v.deleted_at is null
+    union
+    select d.peer_mentor_id, (d.recorded_at at time zone 'UTC')::date
+    from public.activities d
+    where d.deleted_at is null
+      and d.duplicate_of in (select c.id
+                             from (select o.id, o.deleted_at, o.activity_type from old_rows o
+                                   union
+                                   select n.id, n.deleted_at, n.activity_type from new_rows n) c
+                             group by c.id
+                             having pg_catalog.count(*) > 1)
+  ) k;
   if mentor_ids is not null then
     perform private.refuse_overfull_mentor_days(mentor_ids, days);
   end if;

@@ -1,4 +1,4 @@
--- The update guard as 20261202000100 made it, its joins planned once per session.
+-- The update guard as 20261202000100 made it, joining its transition tables.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
 
 create or replace function private.activities_updated_guard_related_rows() returns trigger
