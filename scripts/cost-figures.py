@@ -50,9 +50,9 @@ def five_against_one(conn) -> list[str]:
     start = date(last.year - 1, last.month, 1)
 
     def server_ms(query: str, params: tuple) -> float:
-        plan = postgrest.request(conn, "authenticated", "explain (analyze, timing off, summary on) " + query, params,
-                                 user_id=user)
-        return float(next(r[0] for r in plan if r[0].startswith("Execution Time")).split()[2])
+        [(plan,)] = postgrest.request(conn, "authenticated", "explain (analyze, timing off, format json) " + query,
+                                      params, user_id=user)
+        return plan[0]["Execution Time"]
 
     lines = []
     for endpoint, column in ENDPOINTS.items():

@@ -128,8 +128,7 @@ def pending_reads(conn: psycopg.Connection, scope: verify.Scope, *, activities: 
 
     def dashboard(tables: list[sql.Identifier]) -> Callable[[], Any]:
         """The three endpoints' GETs of the chapter's 12 months, as PostgREST 12 sends them."""
-        reads = [(t, [("chapter_id", "eq", chapter), *verify.twelve_month_filters(v, scope)])
-                 for t, v in zip(tables, verify.VIEWS)]
+        reads = [(t, verify.twelve_month_filters(v, scope, chapter)) for t, v in zip(tables, verify.VIEWS)]
 
         def read() -> None:
             for table, filters in reads:

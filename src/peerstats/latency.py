@@ -47,19 +47,14 @@ class Series:
 
 
 def measure(run: Callable[[], Any]) -> Series:
-    run()
-    samples: list[float] = []
-    started = time.perf_counter()
-    while len(samples) < MAX_SAMPLES and (len(samples) < MIN_SAMPLES or time.perf_counter() - started < SERIES_SECONDS):
-        began = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - began) * 1000)
-    return Series(samples)
+    """`run` timed repeatedly, after one unmeasured run."""
+    return measure_alternating({"run": run})["run"]
 
 
 def measure_alternating(runs: Mapping[str, Callable[[], Any]]) -> dict[str, Series]:
-    """Each of `runs` measured as measure() does, taking turns sample by sample, so the figures
-    compared in a ratio share the machine's moments of load instead of each having its own."""
+    """Each of `runs` timed repeatedly after one unmeasured run (SERIES_SECONDS each, between
+    MIN_SAMPLES and MAX_SAMPLES times), taking turns sample by sample, so the figures compared in
+    a ratio share the machine's moments of load instead of each having its own."""
     for run in runs.values():
         run()
     samples: dict[str, list[float]] = {name: [] for name in runs}

@@ -150,10 +150,12 @@ def date_range_query(table: sql.Identifier, date_column: str, *, by_chapter: boo
         chapter=sql.SQL("chapter_id = %s and " if by_chapter else ""))
 
 
-def twelve_month_filters(view: StatsView, scope: Scope) -> list[tuple[str, str, Any]]:
-    """The dashboard's 12-month filter on `view`, as PostgREST query-string filters (postgrest.read)."""
+def twelve_month_filters(view: StatsView, scope: Scope, chapter: Any = None) -> list[tuple[str, str, Any]]:
+    """The dashboard's 12-month filter on `view` (of one chapter, if given), as PostgREST
+    query-string filters (postgrest.read)."""
     start, end = scope.twelve_months
-    return [(view.date_column, "gte", start), (view.date_column, "lt", end)]
+    chapter_filter = [] if chapter is None else [("chapter_id", "eq", chapter)]
+    return [*chapter_filter, (view.date_column, "gte", start), (view.date_column, "lt", end)]
 
 
 def fmt_ms(value: Decimal | float | None) -> str:
