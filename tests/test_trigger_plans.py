@@ -1,16 +1,23 @@
-"""Statement triggers' plans do not depend on the first statement a session ran.
+"""The write path's plans hold whatever the planner knew when it made them.
 
 PL/pgSQL plans a statement that has no parameters once per session and keeps the plan. The
 update guard compares each updated row's old and new versions, a join of the two transition
 tables: planned for the one-row update a pooled PostgREST connection ran first, that join
 was a nested loop, and a later update of n rows on the same connection compared n x n pairs.
+
+A load in one transaction (a seed, an import) is planned before ANALYZE has seen its rows,
+with the default estimates: the daily bound's per-day sum then ANDed an index of every
+original into each lookup, and a 3M-row seed stopped progressing after 150,000 rows.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
-from peerstats import database, seed
+import pytest
+
+from peerstats import database, seed, verify
 from peerstats.postgrest import request
 
 # Two chapters, so one chapter's update touches about half the rows.
@@ -45,3 +52,38 @@ def test_a_bulk_update_after_single_row_updates_costs_what_it_costs_first(migrat
         after_single_rows = bulk_update_seconds(pooled)
     # Linear, the two take about as long (0.5 s here); quadratic, the second took 20 times as long.
     assert after_single_rows < 5 * first + 1.0, (first, after_single_rows)
+
+
+class SeenThePlan(Exception):
+    """Stops the seed (its transaction rolls back) once the plan is read."""
+
+
+def test_the_daily_bound_reads_one_index_in_a_load_analyze_has_not_seen(migrated, conn):
+    plans: list[dict] = []
+    conn.add_notice_handler(lambda notice: plans.append(json.loads(notice.message_primary.split("plan:", 1)[1]))
+                            if "plan:" in notice.message_primary else None)
+
+    def after_chunk(done: int, total: int) -> None:
+        if done < 200_000:
+            return
+        # The daily bound of the next chunk's mentor-days, as its statement trigger calls it, in
+        # the seed's transaction (a 3M realistic seed's shape and chunks, as when it stalled): the
+        # table holds 200,000 rows that ANALYZE has never seen.
+        mentors, days = conn.execute("select array_agg(mentor_id), array_agg(day)"
+                                     " from pg_temp.seed_draws(%s, %s)", (done + 1, done + 50_000)).fetchone()
+        for setting, value in (("log_min_duration", "0"), ("log_nested_statements", "on"),
+                               ("log_format", "json"), ("log_level", "notice")):
+            conn.execute(f"set local auto_explain.{setting} = '{value}'")
+        # Reading every original per lookup, the sum grows with the load: a regression fails, not hangs.
+        conn.execute("set local statement_timeout = '30s'")
+        conn.execute("select private.refuse_overfull_mentor_days(%s, %s)", (mentors, days))
+        raise SeenThePlan
+
+    conn.execute("load 'auto_explain'")
+    with pytest.raises(SeenThePlan):
+        seed.seed(conn, activities=3_000_000, chapters=120, mentors=1_500, years=5, progress=after_chunk)
+    [day_sum] = [p["Plan"] for p in plans if "sum(c.duration_minutes)" in p["Query Text"]]
+    nodes = list(verify.plan_nodes(day_sum))
+    assert not [n for n in nodes if n["Node Type"] == "BitmapAnd"]
+    assert verify.index_names_used(day_sum) <= {"activities_peer_mentor_id_recorded_at", "activities_pkey",
+                                                "activity_types_pkey"}
