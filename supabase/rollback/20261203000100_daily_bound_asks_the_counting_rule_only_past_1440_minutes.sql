@@ -1,4 +1,4 @@
--- The daily bound as 20261202000100 made it: its statements over the arrays for one pair too.
+-- The daily bound as 20261202000100 made it: the counting rule asked for every pair, over the arrays.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
 
 create or replace function private.refuse_overfull_mentor_days(mentor_ids uuid[], days date[]) returns void
