@@ -54,14 +54,28 @@ def test_a_bulk_update_after_single_row_updates_costs_what_it_costs_first(migrat
     assert after_single_rows < 5 * first + 1.0, (first, after_single_rows)
 
 
+def collect_plans(connection) -> list[dict]:
+    """The plans auto_explain sends `connection` as notices, parsed, in the order they come."""
+    plans: list[dict] = []
+    connection.add_notice_handler(lambda notice: plans.append(json.loads(notice.message_primary.split("plan:", 1)[1]))
+                                  if "plan:" in notice.message_primary else None)
+    return plans
+
+
+def explain_every_statement(connection, scope: str) -> None:
+    """auto_explain on for every statement, nested ones too, as JSON notices; `scope` is
+    "local" (this transaction) or "session"."""
+    for setting, value in (("log_min_duration", "0"), ("log_nested_statements", "on"),
+                           ("log_format", "json"), ("log_level", "notice")):
+        connection.execute(f"set {scope} auto_explain.{setting} = '{value}'")
+
+
 class SeenThePlan(Exception):
     """Stops the seed (its transaction rolls back) once the plan is read."""
 
 
 def test_the_daily_bound_reads_one_index_in_a_load_analyze_has_not_seen(migrated, conn):
-    plans: list[dict] = []
-    conn.add_notice_handler(lambda notice: plans.append(json.loads(notice.message_primary.split("plan:", 1)[1]))
-                            if "plan:" in notice.message_primary else None)
+    plans = collect_plans(conn)
 
     def after_chunk(done: int, total: int) -> None:
         if done < 200_000:
@@ -71,9 +85,7 @@ def test_the_daily_bound_reads_one_index_in_a_load_analyze_has_not_seen(migrated
         # table holds 200,000 rows that ANALYZE has never seen.
         mentors, days = conn.execute("select array_agg(mentor_id), array_agg(day)"
                                      " from pg_temp.seed_draws(%s, %s)", (done + 1, done + 50_000)).fetchone()
-        for setting, value in (("log_min_duration", "0"), ("log_nested_statements", "on"),
-                               ("log_format", "json"), ("log_level", "notice")):
-            conn.execute(f"set local auto_explain.{setting} = '{value}'")
+        explain_every_statement(conn, "local")
         # Reading every original per lookup, the sum grows with the load: a regression fails, not hangs.
         conn.execute("set local statement_timeout = '30s'")
         conn.execute("select private.refuse_overfull_mentor_days(%s, %s)", (mentors, days))
@@ -108,23 +120,19 @@ def test_a_single_row_insert_asks_the_counting_rule_only_for_a_day_past_1440_min
                  " duration_minutes) values (%s, %s, %s, %s, 1000), (%s, %s, %s, %s, 500)",
                  (mentor, chapter, not_counting, full_day, mentor, chapter, not_counting, full_day))
     conn.commit()
-    statements: list[str] = []
     insert = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at,"
               " duration_minutes) values (%s, %s, %s, %s, 5)")
     with database.connect(migrated) as pooled:
-        pooled.add_notice_handler(lambda notice: statements.append(
-            json.loads(notice.message_primary.split("plan:", 1)[1])["Query Text"])
-            if "plan:" in notice.message_primary else None)
+        plans = collect_plans(pooled)
         pooled.execute("load 'auto_explain'")
-        for setting, value in (("log_min_duration", "0"), ("log_nested_statements", "on"),
-                               ("log_format", "json"), ("log_level", "notice")):
-            pooled.execute(f"set auto_explain.{setting} = '{value}'")
+        explain_every_statement(pooled, "session")
         pooled.commit()
 
         def insert_asks_the_rule(recorded_at: str) -> bool:
-            statements.clear()
+            plans.clear()
             request(pooled, "authenticated", insert, (mentor, chapter, counting, recorded_at),
                     user_id=str(user_id), read_only=False)
+            statements = [plan["Query Text"] for plan in plans]
             assert any("sum(a.duration_minutes)" in text for text in statements)
             return any("private.counted_activities" in text for text in statements)
 
