@@ -115,8 +115,9 @@ class Difference:
 class SubmissionDifference:
     """A figure of the stored submission that the live export or the dashboard no longer gives."""
     year: int
-    chapter_name: str
-    figure: str  # e.g. activity_count, or visit activity_count for a type, or chapter_name
+    chapter_id: str
+    chapter_name: str  # its name now, or as submitted if deleted since
+    figure: str  # e.g. activity_count, or visit activity_count for a type
     source: str  # export or dashboard
     submitted: Any
     now: Any
@@ -124,6 +125,22 @@ class SubmissionDifference:
     def describe(self) -> str:
         return (f"{self.year} {self.chapter_name} {self.figure}: submitted {self.submitted}, {self.source} now {self.now}"
                 " -> changed since the submission")
+
+
+@dataclass(frozen=True)
+class ChapterChange:
+    """A chapter of a submission renamed or deleted since: no figure of the year changes by it."""
+    year: int
+    chapter_id: str
+    submitted_name: str
+    current_name: str | None  # None: deleted since
+
+    def describe(self) -> str:
+        if self.current_name is None:
+            return (f"{self.year} {self.submitted_name} (chapter {self.chapter_id}): deleted since the submission; "
+                    "nothing of it counted in the year (information)")
+        return (f"{self.year} {self.submitted_name}: renamed since the submission, now {self.current_name} "
+                f"(chapter {self.chapter_id}; information)")
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,7 @@ class Validation:
     reference_checks: list[ReferenceCheck] = field(default_factory=list)
     submissions: list[Submission] = field(default_factory=list)
     submission_differences: list[SubmissionDifference] = field(default_factory=list)
+    chapter_changes: list[ChapterChange] = field(default_factory=list)
 
     @property
     def failures(self) -> int:
@@ -259,33 +277,34 @@ def validate(conn: psycopg.Connection, *, year: int | None = None, with_referenc
     validation = reconcile(conn, year)
     years = [year] if year is not None else sorted({row.year for row in validation.rows} | set(reported_years(conn)))
     submissions = [s for y in years if (s := stored_submission(conn, y)) is not None]
+    exports = {s.year: export_year(conn, s.year) for s in submissions}
     return replace(validation, reference_checks=reference_checks, submissions=submissions,
                    submission_differences=[d for s in submissions
-                                           for d in submission_differences(s, export_year(conn, s.year), validation)])
+                                           for d in submission_differences(s, exports[s.year], validation)],
+                   chapter_changes=[c for s in submissions for c in chapter_changes(s, exports[s.year])])
 
 
 def submission_differences(submission: Submission, export: list[ChapterFigures],
                            validation: Validation) -> Iterator[SubmissionDifference]:
-    """Every figure of the submission that the live export or the dashboard gives otherwise:
-    per chapter its name, totals and each type's figures (hours as two-decimal published hours,
-    which tell every whole minute apart); a chapter added or gone is named too."""
+    """Every figure of the submission that the live export or the dashboard gives otherwise,
+    chapter by chapter id: its totals and each type's figures (hours as two-decimal published
+    hours, which tell every whole minute apart). A chapter on one side only has zeros on the
+    other, so a chapter added since, or deleted since (possible only while nothing of it counted
+    that year), differs only where a figure of the year moved; its name is information
+    (chapter_changes)."""
     now = {c.chapter_id: c for c in export}
     submitted = {c.chapter_id: c for c in submission.chapters}
     dashboard = {row.chapter_id: row.dashboard for row in validation.rows if row.year == submission.year}
 
-    def difference(name: str, figure: str, source: str, then: Any, current: Any) -> Iterator[SubmissionDifference]:
+    def difference(chapter: tuple[str, str], figure: str, source: str, then: Any,
+                   current: Any) -> Iterator[SubmissionDifference]:
         if then != current:
-            yield SubmissionDifference(submission.year, name, figure, source, then, current)
+            yield SubmissionDifference(submission.year, *chapter, figure, source, then, current)
 
     for chapter_id in list(submitted) + [c for c in now if c not in submitted]:
         before, after = submitted.get(chapter_id), now.get(chapter_id)
-        name = (before or after).chapter_name
-        if before is None or after is None:
-            yield SubmissionDifference(submission.year, name, "chapter", "export",
-                                       "absent" if before is None else "present",
-                                       "absent" if after is None else "present")
-            continue
-        yield from difference(name, "chapter_name", "export", before.chapter_name, after.chapter_name)
+        name = (chapter_id, (after or before).chapter_name)
+        before, after = before or no_figures(after), after or no_figures(before)
         for figure in ("activity_count", "total_hours", "active_mentor_count"):
             then, current = getattr(before, figure), getattr(after, figure)
             if figure == "total_hours":
@@ -307,6 +326,20 @@ def submission_differences(submission: Submission, export: list[ChapterFigures],
                                   shown.total_hours)
             yield from difference(name, "active_mentor_count", "dashboard", before.active_mentor_count,
                                   shown.active_mentor_count)
+
+
+def no_figures(chapter: ChapterFigures) -> ChapterFigures:
+    """A chapter as a side it is absent from has it: nothing counted."""
+    return ChapterFigures(chapter.chapter_id, chapter.chapter_name, 0, Decimal(0), 0, ())
+
+
+def chapter_changes(submission: Submission, export: list[ChapterFigures]) -> Iterator[ChapterChange]:
+    """The chapters of the submission renamed or deleted since: information, not a difference."""
+    now = {c.chapter_id: c.chapter_name for c in export}
+    for chapter in submission.chapters:
+        current = now.get(chapter.chapter_id)
+        if current != chapter.chapter_name:
+            yield ChapterChange(submission.year, chapter.chapter_id, chapter.chapter_name, current)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -345,6 +378,8 @@ def print_validation(console: Console, validation: Validation) -> None:
                       f" -> {d.cause}")
     for submission in validation.submissions:
         console.print(submission.describe())
+    for change in validation.chapter_changes:
+        console.print(change.describe(), markup=False)
     for d in validation.submission_differences:
         console.print(d.describe(), markup=False, style="bold red")
     if not validation.differences and validation.rows:
@@ -382,8 +417,13 @@ def validation_json(validation: Validation) -> str:
                          "other": number(d.other), "cause": d.cause} for d in validation.differences],
         "submissions": [{"year": s.year, "status": s.status, "submitted_at": s.submitted_at.isoformat(),
                          "submitted_by": s.submitted_by, "operator": s.operator} for s in validation.submissions],
-        "submission_differences": [{"year": d.year, "chapter_name": d.chapter_name, "figure": d.figure,
+        "submission_differences": [{"year": d.year, "chapter_id": d.chapter_id, "chapter_name": d.chapter_name,
+                                    "figure": d.figure,
                                     "source": d.source, "submitted": str(d.submitted), "now": str(d.now)}
                                    for d in validation.submission_differences],
+        "chapter_changes": [{"year": c.year, "chapter_id": c.chapter_id, "submitted_name": c.submitted_name,
+                             "current_name": c.current_name,
+                             "change": "deleted" if c.current_name is None else "renamed"}
+                            for c in validation.chapter_changes],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
