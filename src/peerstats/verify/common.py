@@ -90,10 +90,15 @@ def read_sql(name: str) -> str:
     return resources.files("peerstats").joinpath("sql", name).read_text()
 
 
+def first_row(cursor: psycopg.Cursor) -> dict[str, Any]:
+    """The cursor's first row by column name."""
+    return {column.name: value for column, value in zip(cursor.description, cursor.fetchone(), strict=True)}
+
+
 @dataclass
 class Context:
     """What a check measures with: the database, and what verify learnt of it first (the scope
-    and the views' indexes are read after the first check has brought the views up to date)."""
+    of the measurements and the views' indexes)."""
 
     url: str
     conn: psycopg.Connection
