@@ -32,7 +32,7 @@ from peerstats.periods import month_start, months_window
 from peerstats.verify import deployment, exactness, locks, plans, regression, rights, timing
 from peerstats.verify.common import (
     API_ROLES, LOCK_TIMEOUT, RATIO_TARGET, SPEC_ORDER, TARGET_MS, TIME_SERIES, TIME_SERIES_COLUMNS, TIMING_RUNS, VIEWS,
-    Check, Context, Criterion, Scope, StatsView, date_range_query, explain, first_row, fmt_ms, index_names_used,
+    Check, Context, Criterion, Scope, StatsView, date_range_query, explain, fmt_ms, index_names_used,
     plan_nodes, read_sql, scan_summary, twelve_month_filters, worst_execution_ms,
 )
 from peerstats.verify.deployment import runs_every_hour
@@ -68,7 +68,7 @@ def require_data(conn: psycopg.Connection) -> dict[str, Any]:
         " (select count(*) from public.chapters) as chapters, (select count(*) from public.peer_mentors) as mentors,"
         " (select count(distinct user_id) from public.coordinator_chapters) as coordinators,"
         " current_setting('server_version') as server_version")
-    summary = first_row(cursor)
+    summary = {column.name: value for column, value in zip(cursor.description, cursor.fetchone(), strict=True)}
     if not summary["counted_activities"]:
         raise PeerstatsError(
             "the database holds no counted activities, so there is nothing to measure: seed it first "

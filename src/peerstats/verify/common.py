@@ -90,11 +90,6 @@ def read_sql(name: str) -> str:
     return resources.files("peerstats").joinpath("sql", name).read_text()
 
 
-def first_row(cursor: psycopg.Cursor) -> dict[str, Any]:
-    """The cursor's first row by column name."""
-    return {column.name: value for column, value in zip(cursor.description, cursor.fetchone(), strict=True)}
-
-
 @dataclass
 class Context:
     """What a check measures with: the database, and what verify learnt of it first (the scope
