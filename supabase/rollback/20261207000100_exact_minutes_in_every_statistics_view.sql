@@ -2,6 +2,8 @@
 -- it made them (the materialized views rebuilt, with their indexes, comments and grants).
 
 -- The refresh's lock first: a refresh by pg_cron must not run while its views are replaced.
+-- CASCADE, as every down script that drops the materialized views (peerstats verify, AC7, reads
+-- it so); nothing of this project depends on them.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
 
 drop view public.peer_mentor_stats;
@@ -13,9 +15,9 @@ drop function private.peer_mentor_stats_of(uuid, uuid[], date[]);
 drop view public.v_peer_mentor_stats;
 drop view public.v_chapter_stats;
 drop view public.v_activity_time_series;
-drop materialized view private.mv_peer_mentor_stats;
-drop materialized view private.mv_chapter_stats;
-drop materialized view private.mv_activity_time_series;
+drop materialized view private.mv_peer_mentor_stats cascade;
+drop materialized view private.mv_chapter_stats cascade;
+drop materialized view private.mv_activity_time_series cascade;
 drop view private.peer_mentor_stats_live;
 drop view private.chapter_stats_live;
 drop view private.activity_time_series_live;
