@@ -84,7 +84,7 @@ def statistics_totals(conn) -> dict[str, tuple]:
     """Rows, activities and hours of every statistics view, as the owner sees them."""
     views = ("private.mv_activity_time_series", "private.mv_chapter_stats", "private.mv_peer_mentor_stats",
              "public.v_activity_time_series", "public.v_chapter_stats", "public.v_peer_mentor_stats")
-    return {view: conn.execute(f"select count(*), sum(activity_count), sum(total_hours) from {view}").fetchone()
+    return {view: conn.execute(f"select count(*), sum(activity_count), sum(total_minutes) from {view}").fetchone()
             for view in views}
 
 

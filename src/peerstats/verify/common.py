@@ -50,7 +50,8 @@ VIEWS = (
     StatsView("mv_activity_time_series", "v_activity_time_series", "activity_time_series", "bucket_date"),
 )
 TIME_SERIES = VIEWS[2]
-TIME_SERIES_COLUMNS = {"bucket_date": "date", "chapter_id": "uuid", "activity_count": "bigint", "total_hours": "numeric"}
+TIME_SERIES_COLUMNS = {"bucket_date": "date", "chapter_id": "uuid", "activity_count": "bigint", "total_hours": "numeric",
+                       "total_minutes": "bigint"}
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg import sql
 
+from peerstats.hours import hours_from_minutes
 from peerstats.refresh import refresh_stats_views
 from peerstats.verify.common import VIEWS, Check, Context, Criterion, fmt_ms, read_sql
 from peerstats.verify.probe import make_probe
@@ -66,9 +67,11 @@ def totals_equal(context: Context) -> list[Criterion]:
         cursor = context.conn.execute(template.format(materialized=view.materialized_id, plain=view.plain_id))
         t = {column.name: value for column, value in zip(cursor.description, cursor.fetchone(), strict=True)}
         ok = (t["only_in_materialized"] == 0 and t["only_in_plain"] == 0
-              and t["materialized_activities"] == t["plain_activities"] and t["materialized_hours"] == t["plain_hours"])
+              and t["materialized_activities"] == t["plain_activities"]
+              and t["materialized_minutes"] == t["plain_minutes"])
         measured = (f"{t['materialized_rows']} = {t['plain_rows']} rows, {t['materialized_activities']} = "
-                    f"{t['plain_activities']} activities, {t['materialized_hours']:.2f} = {t['plain_hours']:.2f} h;"
+                    f"{t['plain_activities']} activities, {hours_from_minutes(t['materialized_minutes'], 1):,f} = "
+                    f"{hours_from_minutes(t['plain_minutes'], 1):,f} h;"
                     f" rows in one only: {t['only_in_materialized']} + {t['only_in_plain']}")
         results.append(Criterion(
             "R1", f"{view.name} equals {view.plain} after refresh", measured,
