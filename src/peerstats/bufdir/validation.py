@@ -51,7 +51,7 @@ class Figures:
 
     @property
     def total_hours(self) -> Decimal:
-        return published_hours(Decimal(self.total_minutes) / 60)
+        return published_hours(self.total_minutes)
 
     def value(self, figure: str) -> int | Decimal:
         return getattr(self, figure)
@@ -287,11 +287,11 @@ def validate(conn: psycopg.Connection, *, year: int | None = None, with_referenc
 def submission_differences(submission: Submission, export: list[ChapterFigures],
                            validation: Validation) -> Iterator[SubmissionDifference]:
     """Every figure of the submission that the live export or the dashboard gives otherwise,
-    chapter by chapter id: its totals and each type's figures (hours as two-decimal published
-    hours, which tell every whole minute apart). A chapter on one side only has zeros on the
-    other, so a chapter added since, or deleted since (possible only while nothing of it counted
-    that year), differs only where a figure of the year moved; its name is information
-    (chapter_changes)."""
+    chapter by chapter id: its totals and each type's figures (hours as published, two decimals
+    made from the exact minutes, which tell every whole minute apart). A chapter on one side
+    only has zeros on the other, so a chapter added since, or deleted since (possible only while
+    nothing of it counted that year), differs only where a figure of the year moved; its name
+    is information (chapter_changes)."""
     now = {c.chapter_id: c for c in export}
     submitted = {c.chapter_id: c for c in submission.chapters}
     dashboard = {row.chapter_id: row.dashboard for row in validation.rows if row.year == submission.year}
@@ -305,32 +305,31 @@ def submission_differences(submission: Submission, export: list[ChapterFigures],
         before, after = submitted.get(chapter_id), now.get(chapter_id)
         name = (chapter_id, (after or before).chapter_name)
         before, after = before or no_figures(after), after or no_figures(before)
-        for figure in ("activity_count", "total_hours", "active_mentor_count"):
-            then, current = getattr(before, figure), getattr(after, figure)
-            if figure == "total_hours":
-                then, current = published_hours(then), published_hours(current)
-            yield from difference(name, figure, "export", then, current)
+        submitted_totals = totals_of(before)
+        for figure in FIGURES:
+            yield from difference(name, figure, "export", submitted_totals.value(figure),
+                                  totals_of(after).value(figure))
         before_types = {t.activity_type: t for t in before.by_type}
         after_types = {t.activity_type: t for t in after.by_type}
         for activity_type in sorted(before_types.keys() | after_types.keys()):
-            then_type = before_types.get(activity_type, TypeFigures(activity_type, 0, Decimal(0)))
-            now_type = after_types.get(activity_type, TypeFigures(activity_type, 0, Decimal(0)))
+            then_type = before_types.get(activity_type, TypeFigures(activity_type, 0, 0))
+            now_type = after_types.get(activity_type, TypeFigures(activity_type, 0, 0))
             yield from difference(name, f"{activity_type} activity_count", "export",
                                   then_type.activity_count, now_type.activity_count)
             yield from difference(name, f"{activity_type} total_hours", "export",
-                                  published_hours(then_type.total_hours), published_hours(now_type.total_hours))
+                                  published_hours(then_type.total_minutes), published_hours(now_type.total_minutes))
         shown = dashboard.get(chapter_id)
-        if shown is not None:
-            yield from difference(name, "activity_count", "dashboard", before.activity_count, shown.activity_count)
-            yield from difference(name, "total_hours", "dashboard", published_hours(before.total_hours),
-                                  shown.total_hours)
-            yield from difference(name, "active_mentor_count", "dashboard", before.active_mentor_count,
-                                  shown.active_mentor_count)
+        for figure in FIGURES if shown is not None else ():
+            yield from difference(name, figure, "dashboard", submitted_totals.value(figure), shown.value(figure))
+
+
+def totals_of(chapter: ChapterFigures) -> Figures:
+    return Figures(chapter.activity_count, chapter.total_minutes, chapter.active_mentor_count)
 
 
 def no_figures(chapter: ChapterFigures) -> ChapterFigures:
     """A chapter as a side it is absent from has it: nothing counted."""
-    return ChapterFigures(chapter.chapter_id, chapter.chapter_name, 0, Decimal(0), 0, ())
+    return ChapterFigures(chapter.chapter_id, chapter.chapter_name, 0, 0, 0, ())
 
 
 def chapter_changes(submission: Submission, export: list[ChapterFigures]) -> Iterator[ChapterChange]:
@@ -390,13 +389,13 @@ def print_validation(console: Console, validation: Validation) -> None:
 
 
 def figures_document(figures: Figures) -> dict[str, Any]:
-    return {"activity_count": figures.activity_count, "total_hours": json_hours(figures.total_hours),
+    return {"activity_count": figures.activity_count, "total_hours": json_hours(figures.total_minutes),
             "total_minutes": figures.total_minutes, "active_mentor_count": figures.active_mentor_count}
 
 
 def validation_json(validation: Validation) -> str:
     def number(value: int | Decimal) -> int | float:
-        return json_hours(value) if isinstance(value, Decimal) else value
+        return float(value) if isinstance(value, Decimal) else value  # hours, already published
 
     s = validation.staleness
     document = {
