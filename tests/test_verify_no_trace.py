@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from psycopg import errors
 
 from conftest import migrate_afresh
 from peerstats import bufdir, database, postgrest, verify
@@ -43,7 +44,7 @@ def hostile(migrated):
         this_year = conn.execute("select extract(year from now() at time zone 'UTC')::int").fetchone()[0]
         bufdir.close_year(conn, this_year, "tester")
         # The old probe's insert is refused twice over.
-        with pytest.raises(Exception, match="is closed"), conn.transaction():
+        with pytest.raises(errors.CheckViolation, match="is closed"), conn.transaction():
             conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at,"
                          " duration_minutes) values (%s, %s, %s, now(), 60)", (mentor, chapter, activity_type))
     yield migrated
