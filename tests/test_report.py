@@ -3,12 +3,13 @@ the rendered page equals what the API gives that coordinator."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import tempfile
 from collections import defaultdict
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -76,8 +77,16 @@ def shown(minutes: int) -> Decimal:
 
 
 @pytest.fixture
-def seeded(migrated, conn):
-    seed(conn, activities=3000)
+def seed_end(migrated, conn) -> datetime:
+    """Where the seeded data ends: the UTC midnight three days before the server's today, read once,
+    so the three days up to today hold no seeded activity and a test may fill them."""
+    return conn.execute("select date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' - interval '3 days'"
+                        ).fetchone()[0]
+
+
+@pytest.fixture
+def seeded(migrated, conn, seed_end):
+    seed(conn, activities=3000, until=seed_end)
     conn.execute("select public.refresh_stats_views()")
     return migrated
 
@@ -86,14 +95,14 @@ def the_api(conn, coordinator, query, params=None):
     return postgrest.request(conn, "authenticated", query, params, user_id=str(coordinator))
 
 
-def expected_figures(conn, coordinator) -> tuple[dict[str, Decimal], dict[str, list[tuple[str, Decimal]]]]:
-    """Every figure the page must show, read through the API as the coordinator, computed here
-    independently of the report's code: months, weeks, 12-month totals, each hours figure from its
-    sum of total_minutes; and per chapter every mentor's (key, minutes), for the top five."""
+def expected_figures(conn, coordinator, start: date, end: date
+                     ) -> tuple[dict[str, Decimal], dict[str, list[tuple[str, Decimal]]]]:
+    """Every figure the page must show for the period [start, end), read through the API as the
+    coordinator, computed here independently of the report's code: months, weeks, 12-month totals,
+    each hours figure from its sum of total_minutes; and per chapter every mentor's (key, minutes),
+    for the top five."""
     api = lambda query, params=None: the_api(conn, coordinator, query, params)  # noqa: E731
     chapters = [row[0] for row in api("select chapter_id from public.coordinator_chapters")]
-    start, end = api("select (date_trunc('month', now() at time zone 'UTC') - interval '11 months')::date,"
-                     " (now() at time zone 'UTC')::date + 1")[0]
     expected: dict[str, Decimal] = {}
     month_starts = [row[0] for row in conn.execute(
         "select generate_series(%s::date, %s::date - 1, interval '1 month')::date", (start, end))]
@@ -141,7 +150,8 @@ def expected_figures(conn, coordinator) -> tuple[dict[str, Decimal], dict[str, l
     return expected, mentors_of
 
 
-def test_the_rendered_report_shows_exactly_the_apis_figures(seeded, conn, tmp_path):
+@pytest.mark.date_dependent
+def test_the_rendered_report_shows_exactly_the_apis_figures(seeded, seed_end, conn, tmp_path):
     coordinator, chapter_count = conn.execute(
         "select user_id, count(*) from public.coordinator_chapters group by 1 order by 2 desc, 1 limit 1").fetchone()
     assert chapter_count > 1
@@ -154,16 +164,22 @@ def test_the_rendered_report_shows_exactly_the_apis_figures(seeded, conn, tmp_pa
         "select id, full_name from public.peer_mentors where chapter_id not in"
         " (select chapter_id from public.coordinator_chapters where user_id = %s) order by id limit 1",
         (coordinator,)).fetchone()
+    # Full days on the three days after the seeded ones, the last of them yesterday: inside the
+    # report's period whenever it reads the date, and days the daily bound lets them fill.
     conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
                  " select %s, %s, (select code from public.activity_types where counts_in_stats order by code limit 1),"
-                 " date_trunc('day', now()) - interval '3 days' + n * interval '1 day', 1440"
-                 " from generate_series(1, 3) n", (outsider, chapter))
+                 " %s + n * interval '1 day', 1440"
+                 " from generate_series(0, 2) n", (outsider, chapter, seed_end))
     conn.execute("select public.refresh_stats_views()")
 
     page = tmp_path / "report.html"
-    result = peerstats(seeded, "report", "--coordinator", str(coordinator), "--output", str(page))
+    result = peerstats(seeded, "report", "--coordinator", str(coordinator), "--output", str(page), "--json")
     assert result.returncode == 0, result.stderr
-    assert str(page.resolve()) in " ".join(result.stdout.split())
+    # The period the report read its figures for, from its own reading of the date: the
+    # expectations below are worked out for it, whenever the day turns during the test.
+    summary = json.loads(result.stdout)
+    assert summary["path"] == str(page.resolve())
+    start, last_day = date.fromisoformat(summary["from"]), date.fromisoformat(summary["until"])
     markup = page.read_text(encoding="utf-8")
     # Self-contained: no script, no stylesheet or image from elsewhere, links only within the page.
     assert "<script" not in markup and "<link" not in markup and "<img" not in markup
@@ -179,7 +195,7 @@ def test_the_rendered_report_shows_exactly_the_apis_figures(seeded, conn, tmp_pa
     parsed = Figures()
     parsed.feed(dom)
     on_page = {key: number(text) for key, text in parsed.figures.items()}
-    expected, mentors_of = expected_figures(conn, coordinator)
+    expected, mentors_of = expected_figures(conn, coordinator, start, last_day + timedelta(days=1))
     shown_mentors = {key.rsplit("/", 1)[0] for key in on_page if key.startswith("mentor/")}
     for chapter_key, mentors in mentors_of.items():
         # The top five by minutes of each chapter are the mentors shown.
@@ -297,6 +313,7 @@ def page_figures(url, coordinator, page: Path) -> dict[str, Decimal]:
     return {key: number(text) for key, text in parsed.figures.items() if key.endswith("/hours")}
 
 
+@pytest.mark.date_dependent
 def test_every_hours_figure_at_a_half_is_its_minutes_summed_then_rounded_half_up(migrated, conn, tmp_path):
     today = conn.execute("select (now() at time zone 'UTC')::date").fetchone()[0]
     coordinator, minutes, ids = half_dataset(conn, today)
