@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from psycopg import sql
-
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "write-path.md"
 TABLE_HEADING = re.compile(r"^## `(?P<table>\w+\.\w+)`$", re.M)
 FIRING_STAGES = ("before statement", "before row", "after row", "after statement")
@@ -26,10 +24,11 @@ class Trigger:
     name: str
     fires: str  # one of FIRING_STAGES
     events: tuple[str, ...]  # in the order of EVENTS
+    only: str  # "UPDATE OF <columns>" and "WHEN (<condition>)", as pg_get_triggerdef writes them; or ""
     function: str
 
     def described(self) -> str:
-        return f"{self.fires}, on {', '.join(self.events)}, {self.function}"
+        return f"{self.fires}, on {', '.join(self.events)}{f' {self.only}' if self.only else ''}, {self.function}"
 
 
 def in_firing_order(triggers: list[Trigger]) -> list[Trigger]:
@@ -44,30 +43,33 @@ def documented(text: str) -> dict[str, list[Trigger]]:
         triggers = []
         for line in section.splitlines():
             if line.startswith("| `"):
-                name, fires, events, function = (cell.strip().strip("`") for cell in line.strip("|").split(" | ")[:4])
-                triggers.append(Trigger(name, fires, tuple(e for e in EVENTS if e in events.split(", ")), function))
+                name, fires, events, only, function = (cell.strip().strip("`")
+                                                       for cell in line.strip("|").split(" | ")[:5])
+                triggers.append(Trigger(name, fires, tuple(e for e in EVENTS if e in events.split(", ")), only, function))
         tables[table] = triggers
     return tables
 
 
 def fired(conn) -> dict[str, list[Trigger]]:
     """{schema.table: its triggers in firing order}, for every table of public and private."""
-    rows = conn.execute(sql.SQL("""
+    rows = conn.execute(r"""
         select format('%I.%I', n.nspname, c.relname), t.tgname,
                case when t.tgtype & 2 <> 0 then 'before' else 'after' end || ' '
                  || case when t.tgtype & 1 <> 0 then 'row' else 'statement' end,
                array[t.tgtype & 4 <> 0, t.tgtype & 16 <> 0, t.tgtype & 8 <> 0, t.tgtype & 32 <> 0],
+               concat_ws(' ', substring(pg_get_triggerdef(t.oid) from ' (UPDATE OF [^ ]+(?:, [^ ]+)*) ON '),
+                         substring(pg_get_triggerdef(t.oid) from ' (WHEN \(.*\)) EXECUTE ')),
                format('%I.%I', pn.nspname, p.proname)
         from pg_trigger t
         join pg_class c on c.oid = t.tgrelid
         join pg_namespace n on n.oid = c.relnamespace
         join pg_proc p on p.oid = t.tgfoid
         join pg_namespace pn on pn.oid = p.pronamespace
-        where not t.tgisinternal and n.nspname in ('public', 'private')""")).fetchall()
+        where not t.tgisinternal and n.nspname in ('public', 'private')""").fetchall()
     tables: dict[str, list[Trigger]] = {}
-    for table, name, fires, on, function in rows:
+    for table, name, fires, on, only, function in rows:
         tables.setdefault(table, []).append(
-            Trigger(name, fires, tuple(e for e, yes in zip(EVENTS, on) if yes), function))
+            Trigger(name, fires, tuple(e for e, yes in zip(EVENTS, on) if yes), only, function))
     return {table: in_firing_order(triggers) for table, triggers in tables.items()}
 
 
@@ -108,12 +110,15 @@ def test_the_document_lists_every_trigger_in_firing_order(migrated, conn):
     assert not problems, "\n".join(problems)
 
 
-def test_a_renamed_added_or_moved_trigger_is_named(migrated, conn):
+def test_a_renamed_added_changed_or_moved_trigger_is_named(migrated, conn):
     text = DOCUMENT.read_text()
     with conn.transaction(force_rollback=True):
         conn.execute("alter trigger activities_touch_updated_at on public.activities rename to activities_stamp")
         conn.execute("create trigger activities_broadcast after insert on public.activities"
                      " for each statement execute function private.touch_updated_at()")
+        conn.execute("drop trigger activities_validate_duplicate_insert on public.activities")
+        conn.execute("create trigger activities_validate_duplicate_insert before insert on public.activities"
+                     " for each row execute function private.validate_duplicate_of()")
         conn.execute("drop trigger activity_types_touch_updated_at on public.activity_types")
         conn.execute("create trigger activity_types_touch_updated_at after update on public.activity_types"
                      " for each row execute function private.touch_updated_at()")
@@ -125,6 +130,9 @@ def test_a_renamed_added_or_moved_trigger_is_named(migrated, conn):
         " from docs/write-path.md; it fires after activities_validate_duplicate_update",
         "public.activities: activities_touch_updated_at is listed in docs/write-path.md but the database has no such"
         " trigger",
+        "public.activities: activities_validate_duplicate_insert is listed as (before row, on insert WHEN ((new."
+        "duplicate_of IS NOT NULL)), private.validate_duplicate_of), the database has (before row, on insert,"
+        " private.validate_duplicate_of)",
         "public.activity_types: activity_types_touch_updated_at is listed as (before row, on update,"
         " private.touch_updated_at), the database has (after row, on update, private.touch_updated_at)",
         "public.activity_types: out of order: docs/write-path.md lists activity_types_touch_updated_at at position 2,"
