@@ -45,7 +45,8 @@ def documented(text: str) -> dict[str, list[Trigger]]:
             if line.startswith("| `"):
                 name, fires, events, only, function = (cell.strip().strip("`")
                                                        for cell in line.strip("|").split(" | ")[:5])
-                triggers.append(Trigger(name, fires, tuple(e for e in EVENTS if e in events.split(", ")), only, function))
+                on = events.split(", ")
+                triggers.append(Trigger(name, fires, tuple(e for e in EVENTS if e in on), only, function))
         tables[table] = triggers
     return tables
 
