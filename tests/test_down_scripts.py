@@ -20,6 +20,8 @@ from peerstats.migrations import Runner
 from test_declarative_schema import pg_dump_entries
 
 PG_CRON_KEPT = "pg_cron is shared with every other job of the project's database; only our jobs go"
+# Applied again, the migration brings what it kept up to date: tests/test_indirect_write_routes.py
+# ::test_moderation_after_down_and_up_is_what_a_first_application_gives_unless_kept.
 MODERATION_KEPT = ("the moderation states a first application could not rebuild from the rows; the up script "
                    "takes back those whose activity is as it was kept, and drops the table")
 # {version: {pg_dump entry header (or "cron job <name>"): why its down script leaves it}}
