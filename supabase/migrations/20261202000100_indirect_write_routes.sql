@@ -75,16 +75,15 @@ create table if not exists private.moderations_kept_by_down (
   duplicate_of uuid
 );
 alter table public.activities disable trigger user;
+update public.activities
+set moderated_in_chapter = case when deleted_at is not null or duplicate_of is not null then chapter_id end
+where moderated_in_chapter is distinct from
+      case when deleted_at is not null or duplicate_of is not null then chapter_id end;
 update public.activities a
-set moderated_in_chapter = fresh.moderated_in_chapter
-from (select r.id,
-             case when r.deleted_at is not null or r.duplicate_of is not null
-                  then coalesce(k.moderated_in_chapter, r.chapter_id) end as moderated_in_chapter
-      from public.activities r
-      left join private.moderations_kept_by_down k
-        on k.activity_id = r.id
-       and (k.chapter_id, k.deleted_at, k.duplicate_of) is not distinct from (r.chapter_id, r.deleted_at, r.duplicate_of)) fresh
-where fresh.id = a.id and a.moderated_in_chapter is distinct from fresh.moderated_in_chapter;
+set moderated_in_chapter = k.moderated_in_chapter
+from private.moderations_kept_by_down k
+where a.id = k.activity_id
+  and (a.chapter_id, a.deleted_at, a.duplicate_of) is not distinct from (k.chapter_id, k.deleted_at, k.duplicate_of);
 alter table public.activities enable trigger user;
 drop table private.moderations_kept_by_down;
 
