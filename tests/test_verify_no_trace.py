@@ -6,6 +6,7 @@ are after verify what they were before."""
 from __future__ import annotations
 
 import threading
+from datetime import timezone
 from typing import Any
 
 import pytest
@@ -29,24 +30,26 @@ def hostile(migrated):
     chapter has no mentor."""
     with database.connect(migrated) as conn:
         seed(conn, activities=4000)
+        # One reading of the clock dates the full day, the closed year and the refused insert, so
+        # they are one day and one year also when the day or the year turns during the test.
+        moment = conn.execute("select now()").fetchone()[0]
         mentor, chapter, activity_type, counted = conn.execute(
             "select m.id, m.chapter_id, (select code from public.activity_types where counts_in_stats"
             " order by code limit 1), (select coalesce(sum(c.duration_minutes), 0) from private.counted_activities c"
             " where c.peer_mentor_id = m.id and (c.recorded_at at time zone 'UTC')::date"
-            " = (now() at time zone 'UTC')::date)"
-            " from public.peer_mentors m order by m.id limit 1").fetchone()
+            " = (%s::timestamptz at time zone 'UTC')::date)"
+            " from public.peer_mentors m order by m.id limit 1", (moment,)).fetchone()
         if counted < 1440:
             conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at,"
-                         " duration_minutes) values (%s, %s, %s, now(), %s)",
-                         (mentor, chapter, activity_type, 1440 - counted))
+                         " duration_minutes) values (%s, %s, %s, %s, %s)",
+                         (mentor, chapter, activity_type, moment, 1440 - counted))
         conn.execute("insert into public.chapters (name) values ('A chapter without mentors')")
         conn.execute("select public.refresh_stats_views()")
-        this_year = conn.execute("select extract(year from now() at time zone 'UTC')::int").fetchone()[0]
-        bufdir.close_year(conn, this_year, "tester")
+        bufdir.close_year(conn, moment.astimezone(timezone.utc).year, "tester")
         # The old probe's insert is refused twice over.
         with pytest.raises(errors.CheckViolation, match="is closed"), conn.transaction():
             conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at,"
-                         " duration_minutes) values (%s, %s, %s, now(), 60)", (mentor, chapter, activity_type))
+                         " duration_minutes) values (%s, %s, %s, %s, 60)", (mentor, chapter, activity_type, moment))
     yield migrated
     migrate_afresh(migrated)
 
@@ -63,6 +66,7 @@ def table_contents(conn) -> dict[str, str]:
             for name in relations if name not in OPERATIONAL_LOG}
 
 
+@pytest.mark.date_dependent
 def test_verify_passes_where_the_first_mentors_day_is_full_and_the_year_closed_and_leaves_no_trace(hostile):
     with database.connect(hostile) as conn:
         before = table_contents(conn)
