@@ -390,13 +390,16 @@ def test_two_sessions_cannot_both_add_800_minutes_to_one_mentor_day(conn, world,
     assert_figures_hold(conn)
 
 
-def test_the_migration_refuses_to_apply_over_a_day_of_more_than_1440_minutes(conn, world):
+def test_the_migration_refuses_to_apply_over_a_day_past_the_daily_bound(conn, world):
     with Runner(conn) as runner:
         list(runner.down(steps_down_through(VERSION)))
-    conn.execute(MENTOR_DAY, (world.mentors["Bo"], world.chapters[B], 1000, 2))
-    with pytest.raises(PeerstatsError, match=f"{world.mentors['Bo']} on 2024-04-10: 2000 minutes"):
+    overfull = [id for (id,) in conn.execute(MENTOR_DAY + " returning id::text",
+                                             (world.mentors["Bo"], world.chapters[B], 1000, 2)).fetchall()]
+    with pytest.raises(PeerstatsError, match="1 mentor-day of open or reopened years has more than 1,440 counted "
+                       "minutes, 2 counted activities in all") as refusal:
         with Runner(conn) as runner:
             list(runner.up())
+    assert all(f"{id} (2024)" in str(refusal.value) for id in overfull)
     conn.execute("delete from public.activities where recorded_at >= '2024-04-10' and recorded_at < '2024-04-11'")
     with Runner(conn) as runner:
         assert VERSION in [m.version for m in runner.up()]
