@@ -49,6 +49,11 @@ def migrated(db_url) -> str:
     return db_url
 
 
+def daily_bound(conn) -> int:
+    """The daily bound as the database defines it (private.daily_bound_minutes())."""
+    return conn.execute("select private.daily_bound_minutes()").fetchone()[0]
+
+
 def except_all_both_ways(left: str, right: str) -> str:
     """A query for the rows of `left` missing from `right` and those of `right` missing from `left`."""
     return (f"(select 'only in {left}', * from {left} except all select 'only in {left}', * from {right}) union all "
