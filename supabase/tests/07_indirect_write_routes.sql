@@ -1,11 +1,11 @@
 -- The indirect write routes of issue 16, as PostgREST's requests meet them: moderation that
--- sticks across chapters, only mentors the caller can read, at most 1,440 counted minutes per
--- mentor and UTC day, and a type switch that would change a closed year through a duplicate.
+-- sticks across chapters, only mentors the caller can read, and a type switch that would change
+-- a closed year through a duplicate. The daily bound has its own file (10_daily_bound.sql).
 -- Fixture rows live and die with this transaction. Runs with `supabase test db` and pg_prove.
 begin;
 -- Supabase's CLI provides pgTAP (in schema extensions); elsewhere it is created here and rolled back.
 create extension if not exists pgtap;
-select plan(12);
+select plan(10);
 
 insert into auth.users (id, email) values
   ('7e570000-0000-4000-8000-0000000007a1', 'routes.coordinator@pgtap.test'),
@@ -57,14 +57,6 @@ select throws_like($$update public.activities set chapter_id = '7e570000-0000-40
   '%only a coordinator of the chapter it was moderated in may move it%', 'a moderated activity cannot be moved out of its chapter');
 select throws_like($$update public.activities set deleted_at = null where id = '7e570000-0000-4000-8000-000000000c71'$$,
   '%only a coordinator of the chapter it was deleted in may restore it%', 'nor restored by a coordinator of another chapter');
--- A full day of 1,440 counted minutes, and not one more.
-select lives_ok($$insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)
-  values ('7e570000-0000-4000-8000-000000000b71', '7e570000-0000-4000-8000-00000000070c', 'pgtap_routes_visit', '2003-05-03 00:00+00', 1000),
-         ('7e570000-0000-4000-8000-000000000b71', '7e570000-0000-4000-8000-00000000070a', 'pgtap_routes_visit', '2003-05-03 23:00+00', 440)$$,
-  'a mentor registers a full day of 1,440 minutes');
-select throws_like($$insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)
-  values ('7e570000-0000-4000-8000-000000000b71', '7e570000-0000-4000-8000-00000000070c', 'pgtap_routes_visit', '2003-05-03 12:00+00', 1)$$,
-  '%would have 1441 counted minutes on 2003-05-03%', 'one minute more on that day is refused, naming the day and its total');
 
 -- The coordinator of A restores it.
 select set_config('request.jwt.claims', '{"sub": "7e570000-0000-4000-8000-0000000007a1", "role": "authenticated"}', true);
