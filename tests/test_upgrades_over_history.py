@@ -13,9 +13,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from psycopg import errors
 
 from peerstats import bufdir
 from peerstats.migrations import Runner, supabase_dir
+from peerstats.postgrest import request
 from test_migrations import assert_one_line_failure, peerstats
 
 DAILY_BOUND_VERSION = "20261202000100"
@@ -74,6 +76,14 @@ def test_an_overfull_day_in_a_closed_year_is_left_as_submitted_and_the_upgrade_a
                         " where id = any(%s::uuid[])", (frozen,)).fetchone() == (2, 2000)
     assert bufdir.validate(conn, year=2024).submission_differences == []
     assert conn.execute("select figures from private.bufdir_submissions where year = 2024").fetchone()[0] == submitted
+    # Reopened, the day is held to the bound again: a correction that leaves it over is refused,
+    # a soft delete that brings it within goes through.
+    conn.execute("select private.reopen_reporting_year(2024, 'a correction', 'test')")
+    with pytest.raises(errors.CheckViolation, match="would have 1900 counted minutes on 2024-04-10"):
+        request(conn, "service_role", "update public.activities set duration_minutes = 900 where id = %s",
+                (frozen[0],), read_only=False)
+    request(conn, "service_role", "update public.activities set deleted_at = now() where id = %s", (frozen[0],),
+            read_only=False)
 
 
 def test_an_overfull_day_in_an_open_or_reopened_year_refuses_the_upgrade_naming_its_activities(
