@@ -15,8 +15,13 @@ needs a clean schema asks for `migrated`, which rolls everything back and applie
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import functools
+import os
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -105,12 +110,29 @@ def what_lacks(server: Server) -> str:
     return "; ".join(lacks)
 
 
+@functools.cache
+def reachable_by_the_server_owner(server: Server) -> Server:
+    """`server`, or, where root's clusters run as the postgres system user and that user cannot
+    reach the tree (a clone under /root, say), a copy of the tree it can reach, removed at exit."""
+    if os.geteuid() != 0 or subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x",
+                                            str(server.bindir / "postgres")]).returncode == 0:
+        return server
+    tree = server.bindir.parent
+    folder = Path(tempfile.mkdtemp(prefix="peerstats-postgresql-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    folder.chmod(0o755)
+    shutil.copytree(tree, folder / tree.name, symlinks=True)
+    return dataclasses.replace(server, bindir=folder / tree.name / "bin",
+                               extension_dir=folder / tree.name / server.extension_dir.relative_to(tree))
+
+
 @contextmanager
 def cluster_on(server: Server, *, say=None, **options) -> Iterator[Cluster]:
     """A throwaway cluster of `server`'s PostgreSQL; where it has no pg_cron, the stand-in is
     installed in its tree first, and `say` (a function printing a line) says so."""
     if not (server.bindir / "postgres").exists():
         raise RuntimeError(f"PostgreSQL {server.major} is not in {server.bindir}: run scripts/install")
+    server = reachable_by_the_server_owner(server)
     if not server.pg_cron:
         install_pg_cron_stand_in(server)
         if say is not None:
@@ -125,7 +147,10 @@ def say_in_pytests_output(config, line: str) -> None:
     if terminal is None:
         return
     with config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
-        terminal.ensure_newline()
+        if terminal.verbosity < 0:
+            terminal.write("\n")  # -q writes every test's dot on one line, and no file name
+        else:
+            terminal.ensure_newline()
         terminal.write_line(line, yellow=True)
 
 
