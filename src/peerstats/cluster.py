@@ -166,8 +166,8 @@ class Cluster:
         return int((self.data_dir / "PG_VERSION").read_text()) if self.is_initialized() else None
 
     def program(self, name: str) -> Path:
-        """A program of the server's tree; client programs (pg_isready, pg_basebackup) that a
-        tree without them lacks come from the PATH, which talk to any newer server too."""
+        """A program of the server's tree, else from the PATH: a tree of server programs only
+        (the tests' PostgreSQL 17) lacks pg_isready, and Debian's pings a server of any major."""
         path = self.bindir / name
         if path.exists():
             return path
