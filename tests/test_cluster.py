@@ -166,3 +166,17 @@ def test_pg_bindir_chooses_the_server_programs(fresh_home):
     status = run_cli("local", "status", env=cli_env(fresh_home, PEERSTATS_PG_BINDIR=str(other.bindir)))
     assert status.returncode == 0, status.stderr
     assert f"postgresql: {other.major}." in status.stdout and str(other.bindir) in status.stdout.replace("\n", "")
+
+
+def test_a_server_that_will_not_start_gives_its_reason_in_one_line(fresh_home):
+    """pg_ctl says only "Examine the log output"; the line says what the server logged, as it does
+    for a tree of server programs without pg_cron (PEERSTATS_PG_BINDIR at one)."""
+    cluster = Cluster(fresh_home)
+    cluster.ensure_running()
+    cluster.stop()
+    with open(cluster.data_dir / "postgresql.conf", "a") as settings:
+        settings.write("shared_preload_libraries = 'pg_cron, no_such_library'\n")
+    result = run_cli("local", "start", env=cli_env(fresh_home))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("peerstats: pg_ctl failed")
+    assert 'could not access file "no_such_library"' in result.stderr and str(cluster.log_file) in result.stderr

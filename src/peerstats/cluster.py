@@ -218,16 +218,30 @@ class Cluster:
 
     def _run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         command = [*self._owner_prefix(), str(self.program(program)), *args]
+        log_size_before = self.log_file.stat().st_size if self.log_file.exists() else 0
         result = subprocess.run(command, capture_output=True, text=True,
                                 env=without_libpq_variables(os.environ))
         if check and result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
+            # pg_ctl ends with "Examine the log output."; the server's reason is in the log.
+            reason = (self._last_fatal_of_log(since=log_size_before) if program == "pg_ctl" else None) or \
+                (detail[-1] if detail else f"exit {result.returncode}")
             raise PeerstatsError(
-                f"{program} failed for the cluster in {self.home}: "
-                f"{detail[-1] if detail else 'exit ' + str(result.returncode)}"
+                f"{program} failed for the cluster in {self.home}: {reason}"
                 + (f" (server log: {self.log_file})" if program == "pg_ctl" else "")
             )
         return result
+
+    def _last_fatal_of_log(self, *, since: int) -> str | None:
+        """The last FATAL message the server logged after byte `since` of its log, such as that of
+        a tree of server programs without pg_cron: 'could not access file "pg_cron": ...'."""
+        if not self.log_file.exists():
+            return None
+        with open(self.log_file, "rb") as log:
+            log.seek(since)
+            written = log.read().decode(errors="replace")
+        fatal = [line.split("FATAL:", 1)[1].strip() for line in written.splitlines() if "FATAL:" in line]
+        return fatal[-1] if fatal else None
 
     def is_initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
