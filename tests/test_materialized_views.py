@@ -14,11 +14,11 @@ PLAIN_VIEW_OF = {mv: "v_" + mv.removeprefix("mv_") for mv in MATERIALIZED_VIEWS}
 API_VIEW_OF = {mv: mv.removeprefix("mv_") for mv in MATERIALIZED_VIEWS}
 COLUMNS = {
     "mv_activity_time_series": [("bucket_date", "date"), ("chapter_id", "uuid"), ("activity_count", "bigint"),
-                                ("total_hours", "numeric")],
+                                ("total_hours", "numeric"), ("total_minutes", "bigint")],
     "mv_chapter_stats": [("chapter_id", "uuid"), ("month_start", "date"), ("activity_count", "bigint"),
-                         ("total_hours", "numeric"), ("active_mentor_count", "bigint")],
+                         ("total_hours", "numeric"), ("total_minutes", "bigint"), ("active_mentor_count", "bigint")],
     "mv_peer_mentor_stats": [("peer_mentor_id", "uuid"), ("chapter_id", "uuid"), ("month_start", "date"),
-                             ("activity_count", "bigint"), ("total_hours", "numeric")],
+                             ("activity_count", "bigint"), ("total_hours", "numeric"), ("total_minutes", "bigint")],
 }
 UNIQUE_KEY = {
     "mv_activity_time_series": ["chapter_id", "bucket_date"],
@@ -46,11 +46,17 @@ def test_the_views_are_materialized_populated_and_in_private(migrated, conn):
         [("private", view, True) for view in sorted(MATERIALIZED_VIEWS)]
 
 
+def columns(conn, relation: str) -> list[tuple[str, str]]:
+    return conn.execute("select attname, format_type(atttypid, atttypmod) from pg_attribute "
+                        "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+                        (relation,)).fetchall()
+
+
 @pytest.mark.parametrize("view", MATERIALIZED_VIEWS)
 def test_columns_follow_the_contract(migrated, conn, view):
-    assert conn.execute("select attname, format_type(atttypid, atttypmod) from pg_attribute "
-                        "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
-                        (f"private.{view}",)).fetchall() == [tuple(c) for c in COLUMNS[view]]
+    # The plain view and the API have the materialized view's columns, in its order.
+    for relation in (f"private.{view}", f"public.{PLAIN_VIEW_OF[view]}", f"public.{API_VIEW_OF[view]}"):
+        assert columns(conn, relation) == [tuple(c) for c in COLUMNS[view]], relation
 
 
 @pytest.mark.parametrize("view", MATERIALIZED_VIEWS)
@@ -120,8 +126,15 @@ def differences(conn, view: str) -> list[tuple]:
     return conn.execute(except_all_both_ways(f"private.{view}", f"public.{PLAIN_VIEW_OF[view]}")).fetchall()
 
 
+def hours_not_from_minutes(conn, relation: str) -> list[tuple]:
+    """The rows of a statistics view, read as service_role, whose total_hours is not exactly its
+    total_minutes / 60.0."""
+    return request(conn, "service_role", f"select * from {relation} where total_minutes is null "
+                                         "or total_hours is distinct from total_minutes / 60.0")
+
+
 def totals(conn, relation: str) -> tuple:
-    return conn.execute(f"select count(*), sum(activity_count), sum(total_hours) from {relation}").fetchone()
+    return conn.execute(f"select count(*), sum(activity_count), sum(total_minutes) from {relation}").fetchone()
 
 
 def test_the_concurrent_refresh_runs_after_data_changes(hand_checked, conn):
@@ -152,15 +165,20 @@ def test_after_every_kind_of_change_and_a_refresh_each_view_equals_its_plain_vie
 
     # Until the refresh, every view shows the old figures.
     assert all(differences(conn, view) != [] for view in MATERIALIZED_VIEWS)
+    # The API's live part, like its materialized part, gives hours as minutes / 60.0.
+    assert all(hours_not_from_minutes(conn, f"public.{API_VIEW_OF[view]}") == [] for view in MATERIALIZED_VIEWS)
 
     assert {r[0] for r in conn.execute("select status from public.refresh_stats_views()")} == {"refreshed"}
 
     for view in MATERIALIZED_VIEWS:
         assert differences(conn, view) == [], view
         assert totals(conn, f"private.{view}") == totals(conn, f"public.{PLAIN_VIEW_OF[view]}")
-        # The totals equal the counting rule's, to the last digit.
+        assert hours_not_from_minutes(conn, f"public.{PLAIN_VIEW_OF[view]}") == []
+        assert conn.execute(f"select * from private.{view} "
+                            "where total_hours is distinct from total_minutes / 60.0").fetchall() == []
+        # The totals equal the counting rule's, to the minute.
         assert totals(conn, f"private.{view}")[1:] == conn.execute(
-            "select count(*), sum(duration_minutes) / 60.0 from private.counted_activities").fetchone()
+            "select count(*), sum(duration_minutes) from private.counted_activities").fetchone()
         # service_role reads the same rows through the API.
         api_rows = request(conn, "service_role", f"select * from public.{API_VIEW_OF[view]}")
         assert sorted(api_rows) == sorted(conn.execute(f"select * from private.{view}").fetchall())

@@ -111,7 +111,7 @@ def test_at_100k_each_view_equals_its_plain_view(hundred_thousand, conn):
     for view in MATERIALIZED_VIEWS:
         plain = "public.v_" + view.removeprefix("mv_")
         assert conn.execute(except_all_both_ways(f"private.{view}", plain)).fetchall() == []
-        totals = "select count(*), sum(activity_count), sum(total_hours) from "
+        totals = "select count(*), sum(activity_count), sum(total_minutes) from "
         assert conn.execute(totals + f"private.{view}").fetchone() == conn.execute(totals + plain).fetchone()
 
 

@@ -53,7 +53,7 @@ def api_rows(conn: psycopg.Connection, who: dict[str, tuple[str, str | None]]) -
 
 
 def totals(conn: psycopg.Connection) -> tuple:
-    return request(conn, "service_role", "select count(*), sum(activity_count), sum(total_hours)"
+    return request(conn, "service_role", "select count(*), sum(activity_count), sum(total_minutes)"
                                          " from public.activity_time_series")[0]
 
 

@@ -1,6 +1,7 @@
 """The coordinator's chart: activities and hours per week of one chapter, with a 4-week average.
 
-Drawn from the daily rows of public.activity_time_series. Weeks run Monday to Sunday (UTC).
+Drawn from the daily rows of public.activity_time_series: each week adds its days' minutes and
+its bar is that sum / 60 (never a sum of the days' rounded hours). Weeks run Monday to Sunday (UTC).
 A week that lies only partly in the period (the first, when the period starts mid-week, and the
 week still under way) is drawn lighter and left out of the average, so an unfinished week
 never looks like a drop. The demo saves it as a PNG; `peerstats report` embeds it as SVG.
@@ -12,7 +13,6 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import matplotlib
@@ -37,27 +37,32 @@ KEY_TEXT = (f"Bars: each week's total, Monday to Sunday (UTC). Line: average of 
 class Week:
     start: date  # its Monday
     activity_count: int
-    total_hours: Decimal
+    total_minutes: int
     complete: bool  # all seven days lie in the period and are over
 
+    @property
+    def hours(self) -> float:
+        """The height of the week's hours bar."""
+        return self.total_minutes / 60
 
-def weekly(days: Iterable[tuple[date, int, Decimal]], *, start: date, end: date, today: date) -> list[Week]:
-    """Daily (bucket_date, activity_count, total_hours) rows of [start, end) summed into weeks,
+
+def weekly(days: Iterable[tuple[date, int, int]], *, start: date, end: date, today: date) -> list[Week]:
+    """Daily (bucket_date, activity_count, total_minutes) rows of [start, end) summed into weeks,
     every week of the period listed (zeros where nothing counted). `today` is not over yet."""
     counts: dict[date, int] = {}
-    hours: dict[date, Decimal] = {}
-    for day, activity_count, total_hours in days:
+    minutes: dict[date, int] = {}
+    for day, activity_count, total_minutes in days:
         if not start <= day < end:
             raise ValueError(f"{day} lies outside the period {start} to {end}")
         monday = week_start(day)
         counts[monday] = counts.get(monday, 0) + activity_count
-        hours[monday] = hours.get(monday, Decimal(0)) + total_hours
+        minutes[monday] = minutes.get(monday, 0) + total_minutes
     finished_before = min(end, today)
     weeks = []
     monday = week_start(start)
     while monday < end:
         complete = monday >= start and monday + timedelta(days=7) <= finished_before
-        weeks.append(Week(monday, counts.get(monday, 0), hours.get(monday, Decimal(0)), complete))
+        weeks.append(Week(monday, counts.get(monday, 0), minutes.get(monday, 0), complete))
         monday += timedelta(days=7)
     return weeks
 
@@ -84,7 +89,7 @@ def draw_weekly(weeks: Sequence[Week], *, title: str | None = None, caption: str
     alphas = [1.0 if week.complete else PARTIAL_ALPHA for week in weeks]
     for axes, value, colour, label in (
         (count_axes, "activity_count", COUNT_COLOUR, "activities per week"),
-        (hours_axes, "total_hours", HOURS_COLOUR, "hours per week"),
+        (hours_axes, "hours", HOURS_COLOUR, "hours per week"),
     ):
         heights = [float(getattr(week, value)) for week in weeks]
         bars = axes.bar(middles, heights, width=6, color=colour, edgecolor="none")

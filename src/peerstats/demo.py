@@ -71,7 +71,7 @@ def draw_chart(conn: psycopg.Connection, source: ChartSource, window: tuple[date
     start, end = window
     days = postgrest.request(
         conn, "authenticated",
-        "select bucket_date, activity_count, total_hours from public.activity_time_series"
+        "select bucket_date, activity_count, total_minutes from public.activity_time_series"
         " where chapter_id = %s and bucket_date >= %s and bucket_date < %s order by bucket_date",
         (source.chapter_id, start, end), user_id=source.coordinator_id)
     coordinators_view = postgrest.request(

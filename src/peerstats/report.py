@@ -9,6 +9,10 @@ window `peerstats verify` calls "12 months".
 
 The page is templates/report.html and templates/report_chapter.html filled with
 string.Template; charts are inline SVG drawn by chart.py. It loads nothing from elsewhere.
+
+Every hours figure on the page is a sum of the API's total_minutes turned into hours once, one
+decimal, a half rounded up (peerstats.hours): a month, a week, a mentor's period, a chapter's
+period and the total of all chapters each agree with the minutes they are made of.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import html
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -30,6 +33,7 @@ import psycopg
 from peerstats import chart, postgrest
 from peerstats.bufdir import write_output
 from peerstats.errors import PeerstatsError
+from peerstats.hours import hours_from_minutes
 from peerstats.periods import month_start, months_window
 
 MAX_MONTHS = 24  # beyond two years, weekly bars are too narrow to read
@@ -42,7 +46,7 @@ NORWAY = ZoneInfo("Europe/Oslo")
 class Month:
     start: date
     activity_count: int
-    total_hours: Decimal
+    total_minutes: int
     active_mentor_count: int
 
 
@@ -51,7 +55,7 @@ class Mentor:
     mentor_id: UUID
     name: str | None  # None: row security hides the name (their home chapter is not the coordinator's)
     activity_count: int
-    total_hours: Decimal
+    total_minutes: int
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,8 @@ class ChapterReport:
         return sum(month.activity_count for month in self.months)
 
     @property
-    def total_hours(self) -> Decimal:
-        return sum((month.total_hours for month in self.months), Decimal(0))
+    def total_minutes(self) -> int:
+        return sum(month.total_minutes for month in self.months)
 
 
 @dataclass(frozen=True)
@@ -117,13 +121,13 @@ def read_snapshot(conn: psycopg.Connection, coordinator_id: UUID, months: int) -
     chapter_ids = [chapter_id for chapter_id, _ in chapters]
     read_at, today = api("select now(), (now() at time zone 'UTC')::date")[0]
     start, end = months_window(today, months)
-    days = api("select chapter_id, bucket_date, activity_count, total_hours from public.activity_time_series"
+    days = api("select chapter_id, bucket_date, activity_count, total_minutes from public.activity_time_series"
                " where chapter_id = any (%s) and bucket_date >= %s and bucket_date < %s", (chapter_ids, start, end))
-    monthly = api("select chapter_id, month_start, activity_count, total_hours, active_mentor_count"
+    monthly = api("select chapter_id, month_start, activity_count, total_minutes, active_mentor_count"
                   " from public.chapter_stats where chapter_id = any (%s) and month_start >= %s and month_start < %s",
                   (chapter_ids, start, end))
     # A coordinator who is also a mentor gets their own rows of other chapters too: keep theirs.
-    mentor_totals = api("select chapter_id, peer_mentor_id, sum(activity_count)::bigint, sum(total_hours)"
+    mentor_totals = api("select chapter_id, peer_mentor_id, sum(activity_count)::bigint, sum(total_minutes)::bigint"
                         " from public.peer_mentor_stats where chapter_id = any (%s)"
                         " and month_start >= %s and month_start < %s"
                         " group by chapter_id, peer_mentor_id having sum(activity_count) > 0",
@@ -131,22 +135,22 @@ def read_snapshot(conn: psycopg.Connection, coordinator_id: UUID, months: int) -
     mentor_ids = sorted({mentor_id for _, mentor_id, _, _ in mentor_totals})
     names = dict(api("select id, full_name from public.peer_mentors where id = any (%s)", (mentor_ids,)))
 
-    days_of: dict[UUID, list[tuple[date, int, Decimal]]] = defaultdict(list)
-    for chapter_id, day, activity_count, total_hours in days:
-        days_of[chapter_id].append((day, activity_count, total_hours))
-    months_of = {(chapter_id, first): Month(first, count, hours, mentors)
-                 for chapter_id, first, count, hours, mentors in monthly}
+    days_of: dict[UUID, list[tuple[date, int, int]]] = defaultdict(list)
+    for chapter_id, day, activity_count, total_minutes in days:
+        days_of[chapter_id].append((day, activity_count, total_minutes))
+    months_of = {(chapter_id, first): Month(first, count, minutes, mentors)
+                 for chapter_id, first, count, minutes, mentors in monthly}
     mentors_of: dict[UUID, list[Mentor]] = defaultdict(list)
-    for chapter_id, mentor_id, activity_count, total_hours in mentor_totals:
-        mentors_of[chapter_id].append(Mentor(mentor_id, names.get(mentor_id), activity_count, total_hours))
+    for chapter_id, mentor_id, activity_count, total_minutes in mentor_totals:
+        mentors_of[chapter_id].append(Mentor(mentor_id, names.get(mentor_id), activity_count, total_minutes))
     month_starts = [month_start(today, back) for back in range(months - 1, -1, -1)]
     reports = [
         ChapterReport(
             chapter_id, name,
             chart.weekly(days_of[chapter_id], start=start, end=end, today=today),
-            [months_of.get((chapter_id, first), Month(first, 0, Decimal(0), 0)) for first in month_starts],
+            [months_of.get((chapter_id, first), Month(first, 0, 0, 0)) for first in month_starts],
             sorted(mentors_of[chapter_id],
-                   key=lambda m: (-m.total_hours, -m.activity_count, m.name is None, m.name or "", m.mentor_id)),
+                   key=lambda m: (-m.total_minutes, -m.activity_count, m.name is None, m.name or "", m.mentor_id)),
             len(mentors_of[chapter_id]),
         )
         for chapter_id, name in chapters
@@ -156,9 +160,9 @@ def read_snapshot(conn: psycopg.Connection, coordinator_id: UUID, months: int) -
 
 # --- the page ---------------------------------------------------------------------------------
 
-def hours_text(hours: Decimal) -> str:
-    """Hours as the page shows them: one decimal, half up."""
-    return f"{hours.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP):,f}"
+def hours_text(minutes: int) -> str:
+    """A sum of minutes as the page shows it: hours, one decimal, a half rounded up."""
+    return f"{hours_from_minutes(minutes, 1):,f}"
 
 
 def long_date(day: date) -> str:
@@ -200,16 +204,16 @@ def chapter_section(report: CoordinatorReport, chapter: ChapterReport) -> str:
         partial = ' class="partial"' if month.start == month_start(report.today) else ""
         month_rows.append(
             f"<tr{partial}><td>{html.escape(month_label(report, month))}</td>"
-            + cell(f"{month.activity_count:,}", f"{figure}/activities") + cell(hours_text(month.total_hours), f"{figure}/hours")
+            + cell(f"{month.activity_count:,}", f"{figure}/activities") + cell(hours_text(month.total_minutes), f"{figure}/hours")
             + cell(f"{month.active_mentor_count:,}", f"{figure}/mentors") + "</tr>")
     month_rows.append(
         f'<tr class="total"><td>all {len(chapter.months)} months</td>'
-        + cell(f"{chapter.activity_count:,}") + cell(hours_text(chapter.total_hours))
+        + cell(f"{chapter.activity_count:,}") + cell(hours_text(chapter.total_minutes))
         + cell(f"{chapter.active_mentor_count:,}") + "</tr>")
     top = chapter.mentors[:TOP_MENTORS]
     mentor_rows = [
         f"<tr><td>{html.escape(mentor.name or OTHER_CHAPTER_MENTOR)}</td>"
-        + cell(hours_text(mentor.total_hours), f"mentor/{key}/{mentor.mentor_id}/hours")
+        + cell(hours_text(mentor.total_minutes), f"mentor/{key}/{mentor.mentor_id}/hours")
         + cell(f"{mentor.activity_count:,}", f"mentor/{key}/{mentor.mentor_id}/activities") + "</tr>"
         for mentor in top
     ] or ['<tr><td colspan="3">no mentor had a counted activity in this period</td></tr>']
@@ -228,13 +232,13 @@ def chapter_section(report: CoordinatorReport, chapter: ChapterReport) -> str:
         partial = "" if week.complete else ' class="partial"'
         week_rows.append(
             f"<tr{partial}><td>{html.escape(label)}</td>"
-            + cell(f"{week.activity_count:,}", f"{figure}/activities") + cell(hours_text(week.total_hours), f"{figure}/hours")
+            + cell(f"{week.activity_count:,}", f"{figure}/activities") + cell(hours_text(week.total_minutes), f"{figure}/hours")
             + "</tr>")
     return template("report_chapter.html").substitute(
         chapter_id=html.escape(key),
         chapter_name=html.escape(chapter.name),
         summary_line=html.escape(
-            f"{chapter.activity_count:,} activities, {hours_text(chapter.total_hours)} hours, "
+            f"{chapter.activity_count:,} activities, {hours_text(chapter.total_minutes)} hours, "
             f"{chapter.active_mentor_count:,} active mentors from {short_date(report.start)} "
             f"to {short_date(report.last_day)}."),
         chart=chart.svg_markup(chart.draw_weekly(chapter.weeks, size=(10, 4.6))),
@@ -253,7 +257,7 @@ def render(report: CoordinatorReport) -> str:
     overview_rows = [
         f'<tr><td><a href="#chapter-{chapter.chapter_id}">{html.escape(chapter.name)}</a></td>'
         + cell(f"{chapter.activity_count:,}", f"total/{chapter.chapter_id}/activities")
-        + cell(hours_text(chapter.total_hours), f"total/{chapter.chapter_id}/hours")
+        + cell(hours_text(chapter.total_minutes), f"total/{chapter.chapter_id}/hours")
         + cell(f"{chapter.active_mentor_count:,}", f"total/{chapter.chapter_id}/mentors") + "</tr>"
         for chapter in report.chapters
     ]
@@ -261,7 +265,7 @@ def render(report: CoordinatorReport) -> str:
         overview_rows.append(
             f'<tr class="total"><td>all {len(report.chapters)} chapters</td>'
             + cell(f"{sum(c.activity_count for c in report.chapters):,}", "total/all/activities")
-            + cell(hours_text(sum((c.total_hours for c in report.chapters), Decimal(0))), "total/all/hours")
+            + cell(hours_text(sum(c.total_minutes for c in report.chapters)), "total/all/hours")
             + cell(f"{report.active_mentor_count:,}", "total/all/mentors") + "</tr>")
     overview_note = ("Active mentors: mentors with at least one counted activity in the period. "
                      + ("A mentor active in two of your chapters counts in each chapter and once in the total. "
@@ -273,7 +277,8 @@ def render(report: CoordinatorReport) -> str:
         "An activity counts when it has not been deleted, is of a type that counts in the statistics, and is not "
         "a repeated registration of another activity that counts; these are the same rules as the annual Bufdir "
         "report. "
-        "Hours are the activities' minutes divided by 60. Days, weeks (Monday to Sunday) and months are in UTC. "
+        "Hours are the activities' minutes added up, then divided by 60 and shown with one decimal, a half "
+        "rounded up, so every total agrees with the minutes it is made of. Days, weeks (Monday to Sunday) and months are in UTC. "
         f"{chart.KEY_TEXT} "
         f"The figures include every activity registered up to {moment_text(report.read_at)}, "
         "when this report was made.")

@@ -94,7 +94,8 @@ with (security_invoker = true) as
 select (date_trunc('day', c.recorded_at at time zone 'UTC'))::date as bucket_date,
        c.chapter_id,
        count(*) as activity_count,
-       sum(c.duration_minutes) / 60.0 as total_hours
+       sum(c.duration_minutes) / 60.0 as total_hours,
+       sum(c.duration_minutes) as total_minutes
 from private.counted_activities c
 group by 1, 2;
 
@@ -105,13 +106,14 @@ GRANT SELECT ON TABLE private.activity_time_series_live TO service_role;
 -- Per mentor first, then per chapter: one row per active mentor makes count(*) the distinct
 -- mentors, which a hash aggregate does far faster than count(distinct) (614 against 365 ms
 -- on 1M activities). Minutes are summed as integers and divided once, so total_hours is
--- exactly sum(duration_minutes) / 60.0 as everywhere else.
+-- exactly total_minutes / 60.0 as everywhere else.
 create view private.chapter_stats_live
 with (security_invoker = true) as
 select per_mentor.chapter_id,
        per_mentor.month_start,
        sum(per_mentor.activity_count)::bigint as activity_count,
        sum(per_mentor.minutes) / 60.0 as total_hours,
+       sum(per_mentor.minutes)::bigint as total_minutes,
        count(*) as active_mentor_count
 from (
   select c.chapter_id,
@@ -134,7 +136,8 @@ select c.peer_mentor_id,
        c.chapter_id,
        (date_trunc('month', c.recorded_at at time zone 'UTC'))::date as month_start,
        count(*) as activity_count,
-       sum(c.duration_minutes) / 60.0 as total_hours
+       sum(c.duration_minutes) / 60.0 as total_hours,
+       sum(c.duration_minutes) as total_minutes
 from private.counted_activities c
 group by 1, 2, 3;
 
@@ -146,11 +149,11 @@ GRANT SELECT ON TABLE private.peer_mentor_stats_live TO service_role;
 -- before aggregating (through activities_chapter_id_recorded_at), not to the finished groups.
 create view public.v_activity_time_series
 with (security_invoker = true) as
-select bucket_date, chapter_id, activity_count, total_hours
+select bucket_date, chapter_id, activity_count, total_hours, total_minutes
 from private.activity_time_series_live
 where chapter_id = any ((select private.stats_chapter_ids())::uuid[]);
 
-COMMENT ON VIEW public.v_activity_time_series IS 'Daily activity count and hours per chapter, computed live (the reference for mv_activity_time_series and the fallback when it is stale).';
+COMMENT ON VIEW public.v_activity_time_series IS 'Daily activity count, hours and minutes per chapter, computed live (the reference for mv_activity_time_series and the fallback when it is stale). Add up rows by total_minutes.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.v_activity_time_series FROM anon, authenticated, service_role;
@@ -161,11 +164,11 @@ GRANT SELECT ON TABLE public.v_activity_time_series TO service_role;
 
 create view public.v_chapter_stats
 with (security_invoker = true) as
-select chapter_id, month_start, activity_count, total_hours, active_mentor_count
+select chapter_id, month_start, activity_count, total_hours, total_minutes, active_mentor_count
 from private.chapter_stats_live
 where chapter_id = any ((select private.stats_chapter_ids())::uuid[]);
 
-COMMENT ON VIEW public.v_chapter_stats IS 'Monthly activity count, hours and active mentors per chapter, computed live.';
+COMMENT ON VIEW public.v_chapter_stats IS 'Monthly activity count, hours, minutes and active mentors per chapter, computed live. Add up rows by total_minutes.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.v_chapter_stats FROM anon, authenticated, service_role;
@@ -179,10 +182,10 @@ GRANT SELECT ON TABLE public.v_chapter_stats TO service_role;
 -- or none of them, so every group is whole.
 create view public.v_peer_mentor_stats
 with (security_invoker = true) as
-select peer_mentor_id, chapter_id, month_start, activity_count, total_hours
+select peer_mentor_id, chapter_id, month_start, activity_count, total_hours, total_minutes
 from private.peer_mentor_stats_live;
 
-COMMENT ON VIEW public.v_peer_mentor_stats IS 'Monthly activity count and hours per mentor and chapter, computed live.';
+COMMENT ON VIEW public.v_peer_mentor_stats IS 'Monthly activity count, hours and minutes per mentor and chapter, computed live. Add up rows by total_minutes.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.v_peer_mentor_stats FROM anon, authenticated, service_role;

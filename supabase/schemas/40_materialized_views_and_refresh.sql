@@ -247,7 +247,7 @@ GRANT ALL ON FUNCTION public.refresh_stats_views(wait boolean) TO service_role;
 -- sit together on few pages; a concurrent refresh appends changed rows, and a plain refresh
 -- restores the order.
 create materialized view private.mv_activity_time_series as
-select bucket_date, chapter_id, activity_count, total_hours
+select bucket_date, chapter_id, activity_count, total_hours, total_minutes
 from private.activity_time_series_live
 order by chapter_id, bucket_date
 with data;
@@ -259,10 +259,10 @@ CREATE INDEX mv_activity_time_series_bucket_date ON private.mv_activity_time_ser
 
 CREATE UNIQUE INDEX mv_activity_time_series_key ON private.mv_activity_time_series USING btree (chapter_id, bucket_date);
 
-COMMENT ON MATERIALIZED VIEW private.mv_activity_time_series IS 'Daily counted activities and hours per chapter (UTC days), for the dashboard bar chart. STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.activity_time_series is exact at every moment: it recomputes the keys changed since. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_activity_time_series''.';
+COMMENT ON MATERIALIZED VIEW private.mv_activity_time_series IS 'Daily counted activities, hours and minutes per chapter (UTC days), for the dashboard bar chart. STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.activity_time_series is exact at every moment: it recomputes the keys changed since. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_activity_time_series''.';
 
 create materialized view private.mv_chapter_stats as
-select chapter_id, month_start, activity_count, total_hours, active_mentor_count
+select chapter_id, month_start, activity_count, total_hours, total_minutes, active_mentor_count
 from private.chapter_stats_live
 order by chapter_id, month_start
 with data;
@@ -272,10 +272,10 @@ REVOKE ALL ON TABLE private.mv_chapter_stats FROM PUBLIC, anon, authenticated, s
 
 CREATE UNIQUE INDEX mv_chapter_stats_key ON private.mv_chapter_stats USING btree (chapter_id, month_start);
 
-COMMENT ON MATERIALIZED VIEW private.mv_chapter_stats IS 'Monthly counted activities, hours and active mentors per chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.chapter_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_chapter_stats''.';
+COMMENT ON MATERIALIZED VIEW private.mv_chapter_stats IS 'Monthly counted activities, hours, minutes and active mentors per chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.chapter_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_chapter_stats''.';
 
 create materialized view private.mv_peer_mentor_stats as
-select peer_mentor_id, chapter_id, month_start, activity_count, total_hours
+select peer_mentor_id, chapter_id, month_start, activity_count, total_hours, total_minutes
 from private.peer_mentor_stats_live
 order by chapter_id, month_start, peer_mentor_id
 with data;
@@ -287,6 +287,6 @@ CREATE INDEX mv_peer_mentor_stats_chapter_id ON private.mv_peer_mentor_stats USI
 
 CREATE UNIQUE INDEX mv_peer_mentor_stats_key ON private.mv_peer_mentor_stats USING btree (peer_mentor_id, chapter_id, month_start);
 
-COMMENT ON MATERIALIZED VIEW private.mv_peer_mentor_stats IS 'Monthly counted activities and hours per mentor and chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.peer_mentor_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_peer_mentor_stats''.';
+COMMENT ON MATERIALIZED VIEW private.mv_peer_mentor_stats IS 'Monthly counted activities, hours and minutes per mentor and chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.peer_mentor_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_peer_mentor_stats''.';
 
 CREATE POLICY stats_freshness_readable ON public.stats_freshness FOR SELECT TO authenticated USING (true);

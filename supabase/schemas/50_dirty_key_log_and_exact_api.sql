@@ -444,7 +444,7 @@ COMMENT ON FUNCTION private.changed_peer_mentor_months(chapter uuid, key_mentors
 
 REVOKE ALL ON FUNCTION private.changed_peer_mentor_months(chapter uuid, key_mentors uuid[], key_days date[]) FROM PUBLIC;
 
-CREATE FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) RETURNS TABLE(bucket_date date, activity_count bigint, total_hours numeric)
+CREATE FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) RETURNS TABLE(bucket_date date, activity_count bigint, total_hours numeric, total_minutes bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 800
     SET search_path TO ''
     SET jit TO 'off'
@@ -456,13 +456,13 @@ begin
     return;
   end if;
   return query
-  select m.bucket_date, m.activity_count, m.total_hours
+  select m.bucket_date, m.activity_count, m.total_hours, m.total_minutes
   from private.mv_activity_time_series m
   where m.chapter_id = chapter
     and m.bucket_date <> all (dirty_days);
   if pg_catalog.cardinality(dirty_days) > 0 then
     return query
-    select l.bucket_date, (sum(l.activity_count))::bigint, sum(l.minutes) / 60.0
+    select l.bucket_date, (sum(l.activity_count))::bigint, sum(l.minutes) / 60.0, (sum(l.minutes))::bigint
     from private.live_chapter_days(chapter, dirty_days) l
     group by l.bucket_date;
   end if;
@@ -475,7 +475,7 @@ REVOKE ALL ON FUNCTION private.activity_time_series_of(chapter uuid, key_days da
 GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) TO authenticated;
 GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) TO service_role;
 
-CREATE FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(month_start date, activity_count bigint, total_hours numeric, active_mentor_count bigint)
+CREATE FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(month_start date, activity_count bigint, total_hours numeric, total_minutes bigint, active_mentor_count bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 30
     SET search_path TO ''
     SET jit TO 'off'
@@ -492,15 +492,15 @@ begin
   changed_months as (
     select distinct c.month_start from changed c
   )
-  select m.month_start, m.activity_count, m.total_hours, m.active_mentor_count
+  select m.month_start, m.activity_count, m.total_hours, m.total_minutes, m.active_mentor_count
   from private.mv_chapter_stats m
   where m.chapter_id = chapter
     and not exists (select from changed_months c where c.month_start = m.month_start)
   union all
   -- A changed month: summed from its mentor-months, the changed ones as they are now.
-  select e.month_start, (sum(e.activity_count))::bigint, sum(e.minutes) / 60.0, count(*)
+  select e.month_start, (sum(e.activity_count))::bigint, sum(e.minutes) / 60.0, (sum(e.minutes))::bigint, count(*)
   from (
-    select p.month_start, p.activity_count, (round(p.total_hours * 60))::bigint as minutes
+    select p.month_start, p.activity_count, p.total_minutes as minutes
     from private.mv_peer_mentor_stats p
     where p.chapter_id = chapter
       and p.month_start in (select c.month_start from changed_months c)
@@ -520,7 +520,7 @@ REVOKE ALL ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[]
 GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO authenticated;
 GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO service_role;
 
-CREATE FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, total_hours numeric)
+CREATE FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, total_hours numeric, total_minutes bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 200
     SET search_path TO ''
     SET jit TO 'off'
@@ -541,13 +541,13 @@ begin
     from private.changed_peer_mentor_months(chapter, key_mentors, key_days) c
     where every_mentor or c.peer_mentor_id = any (mentors)
   )
-  select p.peer_mentor_id, p.month_start, p.activity_count, p.total_hours
+  select p.peer_mentor_id, p.month_start, p.activity_count, p.total_hours, p.total_minutes
   from private.mv_peer_mentor_stats p
   where p.chapter_id = chapter
     and (every_mentor or p.peer_mentor_id = any (mentors))
     and not exists (select from changed c where c.peer_mentor_id = p.peer_mentor_id and c.month_start = p.month_start)
   union all
-  select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes / 60.0
+  select c.peer_mentor_id, c.month_start, c.activity_count, c.minutes / 60.0, c.minutes
   from changed c
   where c.activity_count > 0;
 end
@@ -560,11 +560,11 @@ GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uui
 GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO service_role;
 
 create view public.activity_time_series with (security_invoker = true) as
-select s.bucket_date, c.chapter_id, s.activity_count, s.total_hours
+select s.bucket_date, c.chapter_id, s.activity_count, s.total_hours, s.total_minutes
 from private.stats_chapters() c
 cross join lateral private.activity_time_series_of(c.chapter_id, c.key_days) s;
 
-COMMENT ON VIEW public.activity_time_series IS 'Daily activity count and hours of the caller''s chapters, exact at every moment (equal to v_activity_time_series). public.stats_freshness says when the materialized part was last refreshed.';
+COMMENT ON VIEW public.activity_time_series IS 'Daily activity count, hours and minutes of the caller''s chapters, exact at every moment (equal to v_activity_time_series). Add up rows by total_minutes. public.stats_freshness says when the materialized part was last refreshed.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.activity_time_series FROM anon, authenticated, service_role;
@@ -574,11 +574,11 @@ GRANT SELECT ON TABLE public.activity_time_series TO authenticated;
 GRANT SELECT ON TABLE public.activity_time_series TO service_role;
 
 create view public.chapter_stats with (security_invoker = true) as
-select c.chapter_id, s.month_start, s.activity_count, s.total_hours, s.active_mentor_count
+select c.chapter_id, s.month_start, s.activity_count, s.total_hours, s.total_minutes, s.active_mentor_count
 from private.stats_chapters() c
 cross join lateral private.chapter_stats_of(c.chapter_id, c.key_mentors, c.key_days) s;
 
-COMMENT ON VIEW public.chapter_stats IS 'Monthly figures of the caller''s chapters, exact at every moment (equal to v_chapter_stats).';
+COMMENT ON VIEW public.chapter_stats IS 'Monthly figures of the caller''s chapters, exact at every moment (equal to v_chapter_stats). Add up rows by total_minutes.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.chapter_stats FROM anon, authenticated, service_role;
@@ -588,11 +588,11 @@ GRANT SELECT ON TABLE public.chapter_stats TO authenticated;
 GRANT SELECT ON TABLE public.chapter_stats TO service_role;
 
 create view public.peer_mentor_stats with (security_invoker = true) as
-select s.peer_mentor_id, c.chapter_id, s.month_start, s.activity_count, s.total_hours
+select s.peer_mentor_id, c.chapter_id, s.month_start, s.activity_count, s.total_hours, s.total_minutes
 from private.peer_mentor_stats_chapters() c
 cross join lateral private.peer_mentor_stats_of(c.chapter_id, c.key_mentors, c.key_days) s;
 
-COMMENT ON VIEW public.peer_mentor_stats IS 'Monthly figures per mentor in the caller''s chapters (or of the calling mentor), exact at every moment (equal to v_peer_mentor_stats).';
+COMMENT ON VIEW public.peer_mentor_stats IS 'Monthly figures per mentor in the caller''s chapters (or of the calling mentor), exact at every moment (equal to v_peer_mentor_stats). Add up rows by total_minutes.';
 
 -- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
 REVOKE ALL ON TABLE public.peer_mentor_stats FROM anon, authenticated, service_role;

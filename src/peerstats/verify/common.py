@@ -50,7 +50,8 @@ VIEWS = (
     StatsView("mv_activity_time_series", "v_activity_time_series", "activity_time_series", "bucket_date"),
 )
 TIME_SERIES = VIEWS[2]
-TIME_SERIES_COLUMNS = {"bucket_date": "date", "chapter_id": "uuid", "activity_count": "bigint", "total_hours": "numeric"}
+TIME_SERIES_COLUMNS = {"bucket_date": "date", "chapter_id": "uuid", "activity_count": "bigint", "total_hours": "numeric",
+                       "total_minutes": "bigint"}
 
 
 @dataclass
@@ -93,7 +94,7 @@ def read_sql(name: str) -> str:
 @dataclass
 class Context:
     """What a check measures with: the database, and what verify learnt of it first (the scope
-    and the views' indexes are read after the first check has brought the views up to date)."""
+    of the measurements and the views' indexes)."""
 
     url: str
     conn: psycopg.Connection
