@@ -113,7 +113,7 @@ def what_lacks(server: Server) -> str:
 @functools.cache
 def reachable_by_the_server_owner(server: Server) -> Server:
     """`server`, or, where root's clusters run as the postgres system user and that user cannot
-    reach the tree (a clone under /root, say), a copy of the tree it can reach, removed at exit."""
+    reach the tree (a clone in root's home folder, say), a copy of the tree it can reach, removed at exit."""
     if os.geteuid() != 0 or subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x",
                                             str(server.bindir / "postgres")]).returncode == 0:
         return server
