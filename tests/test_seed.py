@@ -293,6 +293,7 @@ def test_appending_to_full_days_cuts_the_new_rows_to_what_is_left(dense):
     assert dense.execute("select count(*), count(distinct id) from public.activities").fetchone() == (88_000, 88_000)
 
 
+@pytest.mark.date_dependent
 def test_appending_to_days_without_a_minute_left_is_refused_before_writing(migrated, conn):
     assert peerstats(migrated, "seed", "--activities", "2000", "--chapters", "1", "--mentors", "1",
                      "--years", "1", "--no-refresh").returncode == 0
