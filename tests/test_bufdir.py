@@ -186,6 +186,7 @@ def test_a_plain_view_counting_differently_is_a_rule_divergence(reference, conn)
                (date_trunc('month', a.recorded_at at time zone 'UTC'))::date as month_start,
                count(*) as activity_count,
                sum(a.duration_minutes) / 60.0 as total_hours,
+               sum(a.duration_minutes) as total_minutes,
                count(distinct a.peer_mentor_id) as active_mentor_count
         from public.activities a join public.activity_types t on t.code = a.activity_type
         where a.deleted_at is null and t.counts_in_stats
