@@ -89,3 +89,59 @@ def test_validate_without_a_year_checks_a_reported_year_left_with_no_counted_act
     report = json.loads(peerstats(reference, "bufdir", "validate", "--json").stdout)
     assert [s["year"] for s in report["submissions"]] == [2024]
     assert {d["year"] for d in report["submission_differences"]} == {2024}
+
+
+BERGEN = "c0000000-0000-4000-8000-000000000001"
+TROMSO = "c0000000-0000-4000-8000-000000000004"  # no mentor, no activity
+
+
+def test_a_closed_year_survives_a_new_chapter_a_rename_and_a_deleted_chapter_but_not_a_changed_figure(
+        reference, conn):  # noqa: F811
+    """Closed years are compared by chapter id: a chapter added since (nothing of it counted in
+    the year), one renamed and one deleted are no difference; the rename and the deletion are
+    shown as information. A figure of the year that moves still fails, naming chapter and figure."""
+    assert peerstats(reference, "bufdir", "close", "--year", "2024").returncode == 0
+    conn.execute("insert into public.chapters (name) values ('NHF New chapter')")
+    conn.execute("update public.chapters set name = 'Bergen og omegn' where id = %s", (BERGEN,))
+    conn.execute("delete from public.chapters where id = %s", (TROMSO,))
+
+    valid = peerstats(reference, "bufdir", "validate", "--year", "2024")
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    shown = " ".join(valid.stdout.split())  # wrapped at the terminal's width
+    assert f"2024 Bergen: renamed since the submission, now Bergen og omegn (chapter {BERGEN}; information)" in shown
+    assert f"2024 Tromsø (chapter {TROMSO}): deleted since the submission" in shown
+    assert "no difference from the stored submission" in shown
+    report = json.loads(peerstats(reference, "bufdir", "validate", "--year", "2024", "--json").stdout)
+    assert report["ok"] is True and report["submission_differences"] == []
+    assert report["chapter_changes"] == [
+        {"year": 2024, "chapter_id": BERGEN, "submitted_name": "Bergen", "current_name": "Bergen og omegn",
+         "change": "renamed"},
+        {"year": 2024, "chapter_id": TROMSO, "submitted_name": "Tromsø", "current_name": None, "change": "deleted"}]
+
+    # A figure of 2024 moves (a correction after reopening): the renamed chapter fails by its figures.
+    bufdir.reopen_year(conn, 2024, "Ada's visit lasted 2 hours", "tester")
+    request(conn, "service_role", "update public.activities set duration_minutes = 120 where id = %s", (A01,),
+            read_only=False)
+    changed = peerstats(reference, "bufdir", "validate", "--year", "2024")
+    assert changed.returncode == 1
+    assert_one_line_failure(changed, "3 difference(s) from the submission stored when the year was closed")
+    shown = " ".join(changed.stdout.split())
+    assert ("2024 Bergen og omegn total_hours: submitted 2.27, export now 2.77 -> changed since the submission"
+            in shown)
+    assert "renamed since the submission, now Bergen og omegn" in shown
+    report = json.loads(peerstats(reference, "bufdir", "validate", "--year", "2024", "--json").stdout)
+    assert report["ok"] is False
+    assert {(d["chapter_id"], d["figure"], d["source"]) for d in report["submission_differences"]} == {
+        (BERGEN, "total_hours", "export"), (BERGEN, "visit total_hours", "export"),
+        (BERGEN, "total_hours", "dashboard")}
+
+
+def test_a_chapter_with_activities_in_a_closed_year_cannot_be_deleted(reference, conn):  # noqa: F811
+    """So a chapter deleted after closing had nothing counted in the year, and the comparison
+    above (zeros on the side it is absent from) holds: its activities keep it (foreign key), and
+    they cannot be deleted while their year is closed."""
+    bufdir.close_year(conn, 2024, "tester")
+    with pytest.raises(errors.ForeignKeyViolation, match="activities_chapter_id_fkey"):
+        conn.execute("delete from public.chapters where id = %s", (BERGEN,))
+    with pytest.raises(errors.CheckViolation, match="reporting year 2024 is closed"):
+        conn.execute("delete from public.activities where chapter_id = %s", (BERGEN,))

@@ -129,7 +129,7 @@ def test_help_texts_stand_alone(monkeypatch, capfd):
             assert unknown not in out, (words, unknown)
     code, out, _ = run_in_process(monkeypatch, capfd, "verify", "--help")
     text = " ".join(out.split())
-    assert "refreshes the materialized views" in text and "inserts one probe activity and deletes it again" in text
+    assert "It commits nothing" in text and "transactions that it rolls back" in text
 
 
 # --- destructive commands ask first ------------------------------------------------------------

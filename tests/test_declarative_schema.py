@@ -47,18 +47,21 @@ CATALOGUE = {
 }
 
 
-def pg_dump_entries(url: str) -> dict[str, str]:
-    """pg_dump --schema-only of public and private, as {entry header: statements}, without
-    what varies between two dumps of one schema (the restrict key, the version lines)."""
-    dump = subprocess.run([str(postgres_bindir() / "pg_dump"), "--schema-only", "--schema=public",
-                           "--schema=private", url], capture_output=True, text=True, check=True).stdout
+def pg_dump_entries(url: str, schemas: tuple[str, ...] = ("public", "private")) -> dict[str, str]:
+    """pg_dump --schema-only of `schemas` (every schema when empty), as {entry header:
+    statements}, without what varies between two dumps of one schema (the restrict key, the
+    version lines)."""
+    dump = subprocess.run([str(postgres_bindir() / "pg_dump"), "--schema-only",
+                           *(f"--schema={schema}" for schema in schemas), url],
+                          capture_output=True, text=True, check=True).stdout
     dump = "\n".join(line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
     headers = ENTRY_HEADER.findall(dump)
     bodies = ENTRY_HEADER.split(dump)[1:]
-    entries = {}
+    entries: dict[str, str] = {}
     for header, body in zip(headers, bodies):
         statements = "\n".join(line for line in body.splitlines() if line.strip() and line.strip() != "--")
-        entries[header] = statements
+        # Two entries may share a header (pg_dump names some objects by name alone).
+        entries[header] = f"{entries[header]}\n{statements}" if header in entries else statements
     return entries
 
 

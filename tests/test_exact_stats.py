@@ -284,6 +284,7 @@ PLPGSQL_FUNCTIONS = [  # (function, the trigger's relation, its new and old tran
     ("private.stats_chapter_ids()", None, None, None),
     ("private.caller_sees_every_chapter()", None, None, None),
     ("private.coordinated_chapter_ids()", None, None, None),
+    ("private.coordinated_member_ids()", None, None, None),
     ("private.own_peer_mentor_ids()", None, None, None),
     ("private.live_chapter_days(uuid,date[])", None, None, None),
     ("private.changed_peer_mentor_months(uuid,uuid[],date[])", None, None, None),

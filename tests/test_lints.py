@@ -67,11 +67,16 @@ def test_the_lints_find_what_they_look_for(migrated, conn):
 @pytest.mark.parametrize("exposed_schemas", ["public, private", "public,private,auth"])
 def test_even_if_private_were_exposed_only_the_api_functions_would_be_reported(migrated, conn, exposed_schemas):
     """The materialized views are unreachable wherever they live; the only definer-rights code a
-    signed-in user may run is the functions behind the API, which check the caller themselves."""
+    signed-in user may run is the functions behind the API, which check the caller themselves,
+    and the row security helpers that select by auth.uid() alone (the caller's own mentor row
+    and chapters, the members of the chapters they coordinate)."""
     assert lint(conn, exposed_schemas) == [
         ("0029_authenticated_security_definer_function_executable", f"private.{signature}")
         for signature in ("activity_time_series_of(chapter uuid, key_days date[])",
                           "chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[])",
+                          "coordinated_member_ids()",
+                          "own_chapter_ids()",
+                          "own_peer_mentor_ids()",
                           "peer_mentor_stats_chapters()",
                           "peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[])",
                           "stats_chapters()")

@@ -70,12 +70,19 @@ def cron_job_exists(conn) -> bool:
     return conn.execute("select exists (select from cron.job where jobname = 'refresh-stats-views')").fetchone()[0]
 
 
-def base_table_fingerprints(conn) -> dict[str, tuple[int, str]]:
-    """Row count and a digest of every row of each base table (and auth.users)."""
+# The one column of a base table a down script drops (20261202000100's, which keeps what of it
+# a new application could not rebuild): left out where a rolled-back database's rows are
+# compared with those before.
+DROPPED_BY_DOWN_SCRIPTS = ["moderated_in_chapter"]
+
+
+def base_table_fingerprints(conn, without: list[str] | None = None) -> dict[str, tuple[int, str]]:
+    """Row count and a digest of every row of each base table (and auth.users), `without` those columns."""
     fingerprints = {}
     for table in (*(f"public.{t}" for t in BASE_TABLES), "auth.users"):
         fingerprints[table] = conn.execute(
-            f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {table} t"
+            "select count(*), md5(coalesce(string_agg(r::text, '|' order by r::text), ''))"
+            f" from (select to_jsonb(t) - %s::text[] as r from {table} t) rows", (without or [],)
         ).fetchone()
     return fingerprints
 
@@ -357,12 +364,13 @@ def steps_down_through(version: str) -> int:
 def test_down_and_up_again_on_a_seeded_database_keep_every_row_and_total(hand_checked, conn, version):
     conn.execute("select public.refresh_stats_views()")
     rows_before = base_table_fingerprints(conn)
+    rows_before_but_dropped_columns = base_table_fingerprints(conn, without=DROPPED_BY_DOWN_SCRIPTS)
     totals_before = statistics_totals(conn)
     assert totals_before["private.mv_chapter_stats"][1] == 11  # the hand-checked dataset counts 11 activities
 
     with Runner(conn) as runner:
         list(runner.down(steps_down_through(version)))
-        assert base_table_fingerprints(conn) == rows_before
+        assert base_table_fingerprints(conn, without=DROPPED_BY_DOWN_SCRIPTS) == rows_before_but_dropped_columns
         assert not any(exists(conn, name) for name in MATERIALIZED_VIEW_OBJECTS)
         assert not any(function_exists(conn, signature) for signature in MATERIALIZED_VIEW_FUNCTIONS)
         assert not conn.execute("select exists (select from pg_matviews)").fetchone()[0]
@@ -390,7 +398,8 @@ def test_the_materialized_views_down_script_drops_what_the_up_script_made(migrat
         "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
         "where n.nspname in ('public', 'private') and c.relkind in ('v', 'm', 'r', 'f', 'p') order by 1"
     ).fetchall()
+    # The moderation states the down script of 20261202000100 keeps stay with the base tables.
     assert [r[0] for r in leftovers] == sorted(
-        [*(f"public.{t}" for t in BASE_TABLES), "private.counted_activities",
+        [*(f"public.{t}" for t in BASE_TABLES), "private.counted_activities", "private.moderations_kept_by_down",
          "private.activity_time_series_live", "private.chapter_stats_live", "private.peer_mentor_stats_live",
          "public.v_activity_time_series", "public.v_chapter_stats", "public.v_peer_mentor_stats"])

@@ -145,15 +145,18 @@ def test_the_rendered_report_shows_exactly_the_apis_figures(seeded, conn, tmp_pa
     coordinator, chapter_count = conn.execute(
         "select user_id, count(*) from public.coordinator_chapters group by 1 order by 2 desc, 1 limit 1").fetchone()
     assert chapter_count > 1
-    # A mentor from a chapter this coordinator does not coordinate, with the most hours in one of
-    # theirs: row security hides the name, so the page must say so rather than show it.
+    # A mentor from a chapter this coordinator does not coordinate, and no member of one of theirs,
+    # with the most hours in one of theirs: row security hides the name, so the page must say so
+    # rather than show it.
     chapter, chapter_name = conn.execute(
         "select c.id, c.name from public.coordinator_chapters cc join public.chapters c on c.id = cc.chapter_id"
         " where cc.user_id = %s order by c.name limit 1", (coordinator,)).fetchone()
     outsider, outsider_name = conn.execute(
-        "select id, full_name from public.peer_mentors where chapter_id not in"
-        " (select chapter_id from public.coordinator_chapters where user_id = %s) order by id limit 1",
-        (coordinator,)).fetchone()
+        "select id, full_name from public.peer_mentors m where chapter_id not in"
+        " (select chapter_id from public.coordinator_chapters where user_id = %s) and not exists"
+        " (select from public.peer_mentor_chapters p join public.coordinator_chapters c using (chapter_id)"
+        " where p.peer_mentor_id = m.id and c.user_id = %s) order by id limit 1",
+        (coordinator, coordinator)).fetchone()
     conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
                  " select %s, %s, (select code from public.activity_types where counts_in_stats order by code limit 1),"
                  " date_trunc('day', now()) - interval '3 days' + n * interval '1 day', 1440"

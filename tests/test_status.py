@@ -22,6 +22,7 @@ import pytest
 from psycopg import errors
 
 from conftest import migrate_afresh
+from peerstats.migrations import Runner
 from peerstats.postgrest import request
 
 PEERSTATS = Path(sys.executable).parent / "peerstats"
@@ -161,6 +162,22 @@ def test_the_log_past_its_threshold_for_too_long_is_unhealthy(restored_afterward
                                    "15 minutes: the threshold refresh has not emptied it"]
 
 
+def test_every_job_the_migrations_schedule_is_in_the_registry_status_reads(db_url, conn):
+    """`peerstats status` (public.stats_health()) and the history pruning know this project's
+    pg_cron jobs from one registry, private.stats_cron_jobs(): a job a migration schedules
+    without naming it there would be neither watched nor pruned."""
+    with Runner(conn) as runner:
+        list(runner.down(None))
+    not_ours = {name for (name,) in conn.execute("select jobname from cron.job")}
+    with Runner(conn) as runner:
+        list(runner.up())
+    scheduled = {name for (name,) in conn.execute("select jobname from cron.job")} - not_ours
+    registry = conn.execute("select private.stats_cron_jobs()").fetchone()[0]
+    assert scheduled - set(registry) == set(), "scheduled by the migrations, missing from private.stats_cron_jobs()"
+    assert sorted(registry) == sorted(scheduled) == PROJECT_JOBS
+    assert [job["jobname"] for job in health(conn)["cron_jobs"]] == sorted(registry)
+
+
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
 def test_only_service_role_and_the_owner_may_ask_through_the_api(migrated, conn, role):
     with pytest.raises(errors.InsufficientPrivilege):
@@ -193,6 +210,37 @@ def test_the_prune_job_deletes_this_projects_runs_older_than_a_week(migrated, co
         assert kept_before == {job: ["6 days", "8 days"] for job in [*PROJECT_JOBS, "someone-elses-job"]}
     finally:
         conn.execute("select cron.unschedule(%s)", (other_job,))
+
+
+def test_the_prune_job_deletes_the_week_old_runs_of_job_ids_from_before_a_reschedule(restored_afterwards, conn):
+    """pg_cron gives a job unscheduled and scheduled again (a down and up of its migration, an
+    operator's fix) a new job id; the old id's runs stay in the history with no job. They are
+    this project's when their command is one this project's jobs run now; another user's job
+    gone the same way keeps its history."""
+    command = conn.execute("select command from cron.job where jobname = 'prune-stats-cron-history'").fetchone()[0]
+    other_job = conn.execute("select cron.schedule('someone-elses-job', '0 0 1 1 *', 'select 1')").fetchone()[0]
+    history = (Path(__file__).parent / "sql" / "cron_history_of_eight_and_six_days.sql").read_text()
+    conn.execute("delete from cron.job_run_details where return_message like '%days'")  # an earlier test's
+    conn.execute(history)
+    old_ids = [job_id for (job_id,) in conn.execute("select jobid from cron.job order by jobid")]
+    for name, schedule, job_command in conn.execute(
+            "select jobname, schedule, command from cron.job where jobname = any (%s)", (PROJECT_JOBS,)).fetchall():
+        conn.execute("select cron.unschedule(%s)", (name,))
+        conn.execute("select cron.schedule(%s, %s, %s)", (name, schedule, job_command))
+    conn.execute("select cron.unschedule(%s)", (other_job,))
+    assert not set(old_ids) & {job_id for (job_id,) in conn.execute("select jobid from cron.job")}
+    conn.execute(history.replace("9000000000000000", "9100000000000000"))  # the new ids' own history
+
+    def ages() -> dict[str, list[str]]:
+        return {f"{'old' if old else 'new'} {command_run}": kept for old, command_run, kept in conn.execute(
+            "select d.jobid = any (%s), d.command, array_agg(d.return_message order by d.return_message)"
+            " from cron.job_run_details d where d.return_message like '%% days' group by 1, 2", (old_ids,))}
+
+    before = ages()
+    assert conn.execute(command).fetchone()[0] == 2 * len(PROJECT_JOBS)
+    after = ages()
+    assert after == {key: ["6 days"] for key in before if key != "old select 1"} | {"old select 1": ["6 days", "8 days"]}
+    assert len(after) == 2 * len(PROJECT_JOBS) + 1 and before["old select 1"] == ["6 days", "8 days"]
 
 
 def runs_by_job(conn: psycopg.Connection) -> dict[str, list[str]]:

@@ -287,10 +287,9 @@ def verify(ctx: click.Context, as_json: bool) -> None:
     index-scan ratio of a dashboard workload, locks while a refresh runs, materialized equal
     to plain, the pg_cron job, and who may read and refresh.
 
-    It writes to the database, and puts back what it changes: it refreshes the materialized
-    views (so their "last updated" time moves forward), inserts one probe activity and deletes
-    it again, and holds one refresh open in a transaction that it rolls back. Use a database
-    you may write to.
+    It commits nothing: its probe activities and refreshes are made in transactions that it
+    rolls back, so no other session sees them and the data is after it what it was before. It
+    needs a role that may write (the owner), and views refreshed at least once.
     """
     with Console(stderr=True).status("verify") as status:
         report = verification.verify(url_of(ctx), step=lambda title: status.update(f"verify: {title}"))

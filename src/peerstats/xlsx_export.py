@@ -34,9 +34,9 @@ def workbook_bytes(year: int, chapters: list[ChapterFigures]) -> bytes:
     for chapter in chapters:
         for figures in chapter.by_type:
             sheet.append((year, chapter.chapter_name, figures.activity_type, figures.activity_count,
-                          published_hours(figures.total_hours), None, chapter.chapter_id))
+                          published_hours(figures.total_minutes), None, chapter.chapter_id))
         sheet.append((year, chapter.chapter_name, CHAPTER_TOTAL, chapter.activity_count,
-                      published_hours(chapter.total_hours), chapter.active_mentor_count, chapter.chapter_id))
+                      published_hours(chapter.total_minutes), chapter.active_mentor_count, chapter.chapter_id))
         for total_cell in sheet[sheet.max_row]:
             total_cell.font = Font(bold=True)
     for row in sheet.iter_rows(min_row=2, min_col=4, max_col=6):

@@ -45,8 +45,11 @@ end
 $$;
 
 -- --- 4. Where a moderation was made -----------------------------------------------------------
--- The column outlives the down script (which leaves base tables alone), hence `if not exists`,
--- and the update below brings it up to date with what changed meanwhile.
+-- The down script drops the column and keeps, in private.moderations_kept_by_down, the states
+-- a first application could not rebuild from the rows. Down scripts released before it left
+-- the column in place, unmaintained while this migration was rolled back, hence `if not
+-- exists`; such values are not trusted (the activity may have been restored, moved and
+-- moderated in another chapter meanwhile): the update below sets every row afresh.
 alter table public.activities
   add column if not exists moderated_in_chapter uuid references public.chapters (id);
 comment on column public.activities.moderated_in_chapter is
@@ -59,15 +62,30 @@ alter table public.activities
   alter column moderated_in_chapter type uuid;
 create index if not exists activities_moderated_in_chapter on public.activities (moderated_in_chapter)
   where moderated_in_chapter is not null;
--- A record of the past, not a change of any figure: without the triggers, which would refuse
--- rows of closed years, log keys and stamp updated_at.
+-- A moderated activity was moderated in its chapter, as a first application finds it, unless
+-- the down script kept another chapter for it and the activity still has the chapter,
+-- deleted_at and duplicate_of it was kept with. A record of the past, not a change of any
+-- figure: without the triggers, which would refuse rows of closed years, log keys and stamp
+-- updated_at. The table is empty where no down script kept anything.
+create table if not exists private.moderations_kept_by_down (
+  activity_id uuid primary key,
+  moderated_in_chapter uuid not null,
+  chapter_id uuid not null,
+  deleted_at timestamptz,
+  duplicate_of uuid
+);
 alter table public.activities disable trigger user;
 update public.activities
-set moderated_in_chapter = case when deleted_at is not null or duplicate_of is not null
-                                then coalesce(moderated_in_chapter, chapter_id) end
+set moderated_in_chapter = case when deleted_at is not null or duplicate_of is not null then chapter_id end
 where moderated_in_chapter is distinct from
-      case when deleted_at is not null or duplicate_of is not null then coalesce(moderated_in_chapter, chapter_id) end;
+      case when deleted_at is not null or duplicate_of is not null then chapter_id end;
+update public.activities a
+set moderated_in_chapter = k.moderated_in_chapter
+from private.moderations_kept_by_down k
+where a.id = k.activity_id
+  and (a.chapter_id, a.deleted_at, a.duplicate_of) is not distinct from (k.chapter_id, k.deleted_at, k.duplicate_of);
 alter table public.activities enable trigger user;
+drop table private.moderations_kept_by_down;
 
 create or replace function private.statistics_free_columns()
 returns table (table_name regclass, column_name name)

@@ -41,6 +41,7 @@ begin
   select count(*) into assigned
   from public.coordinator_chapters
   where user_id = new.user_id and chapter_id <> new.chapter_id
+    -- An update moves the row it replaces: its old chapter is not one more.
     and (tg_op = 'INSERT' or (user_id, chapter_id) is distinct from (old.user_id, old.chapter_id));
   if assigned >= 5 then
     raise exception 'coordinator % already has 5 chapters; a coordinator may have at most 5', new.user_id

@@ -1,6 +1,9 @@
--- Down: the write path of migration 20261126000100 as it was. Base tables and their rows are
--- left alone: activities.moderated_in_chapter stays (with no statistics, in
--- private.statistics_free_columns), unused until the up script runs again and brings it up to date.
+-- Down: the write path of migration 20261126000100 as it was, activities without
+-- moderated_in_chapter included. Rows are left alone, and so is the moderation state a fresh
+-- `db up` could not rebuild from them: that of an activity moved, after its moderation, out of
+-- the chapter it was moderated in. It stays in private.moderations_kept_by_down (the one
+-- object this script adds), with the chapter, deleted_at and duplicate_of it holds for; the
+-- up script takes it back where the activity is as it was, and drops the table.
 
 -- The refresh's lock first, as the up script takes it.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
@@ -36,6 +39,36 @@ $$;
 drop function private.refuse_snapshot_older_than_committed_writers();
 drop function private.refuse_overfull_mentor_days(uuid[], date[]);
 drop table private.mentor_day_writes;
+
+create table private.moderations_kept_by_down (
+  activity_id uuid primary key,
+  moderated_in_chapter uuid not null,
+  chapter_id uuid not null,
+  deleted_at timestamptz,
+  duplicate_of uuid
+);
+comment on table private.moderations_kept_by_down is
+  'Kept by the down script of migration 20261202000100 so that no moderation is lost: where an activity was moderated (moderated_in_chapter) when it was in chapter_id with this deleted_at and duplicate_of. Its up script takes back each state whose activity is as it was, and drops the table.';
+revoke all on private.moderations_kept_by_down from public, anon, authenticated, service_role;
+insert into private.moderations_kept_by_down (activity_id, moderated_in_chapter, chapter_id, deleted_at, duplicate_of)
+select id, moderated_in_chapter, chapter_id, deleted_at, duplicate_of
+from public.activities
+where moderated_in_chapter <> chapter_id;
+-- Its foreign key and index go with it.
+alter table public.activities drop column moderated_in_chapter;
+
+create or replace function private.statistics_free_columns()
+returns table (table_name regclass, column_name name)
+language sql stable
+set search_path = ''
+as $$
+  values ('public.activities'::regclass, 'id'::name), ('public.activities', 'peer_mentor_id'),
+         ('public.activities', 'chapter_id'), ('public.activities', 'duplicate_of'),
+         ('public.peer_mentors', 'id'), ('public.peer_mentors', 'user_id'),
+         ('public.peer_mentors', 'chapter_id'), ('public.peer_mentors', 'full_name'),
+         ('public.chapters', 'id'), ('public.chapters', 'name'),
+         ('public.coordinator_chapters', 'user_id'), ('public.coordinator_chapters', 'chapter_id')
+$$;
 
 alter policy peer_mentor_chapters_insert on public.peer_mentor_chapters
   with check (chapter_id = any ((select private.coordinated_chapter_ids())::uuid[]));

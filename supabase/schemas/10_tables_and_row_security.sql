@@ -1,9 +1,10 @@
 -- The base tables and their row security: who may read and write which rows.
 --
 -- Every table in public has row security (Supabase lint 0013). A coordinator reads the
--- chapters listed for auth.uid() in coordinator_chapters (at most five); a peer mentor reads
--- and writes their own activities in the chapters they belong to (home chapter, plus the
--- memberships in peer_mentor_chapters). The helpers the policies call live in the unexposed
+-- chapters listed for auth.uid() in coordinator_chapters (at most five), and the mentors who
+-- belong to them: home chapter or membership; a peer mentor reads and writes their own
+-- activities in the chapters they belong to (home chapter, plus the memberships in
+-- peer_mentor_chapters). The helpers the policies call live in the unexposed
 -- schema private and run with the caller's rights. The identifying columns carry no planner
 -- statistics (SET STATISTICS 0), so EXPLAIN estimates reveal no chapter's or mentor's volume
 -- (see docs/security.md).
@@ -227,9 +228,10 @@ COMMENT ON FUNCTION private.statistics_free_columns() IS 'Columns kept free of p
 
 REVOKE ALL ON FUNCTION private.statistics_free_columns() FROM PUBLIC;
 
--- Row security helpers. They run with the caller's rights (row security of
--- coordinator_chapters and peer_mentors still applies to them), and policies call them
--- through a sub-select so PostgreSQL evaluates them once per query, not once per row.
+-- Row security helpers. Policies call them through a sub-select so PostgreSQL evaluates them
+-- once per query, not once per row. Those that select by auth.uid() alone run with the
+-- definer's rights (they return only the caller's own rows either way); the others with the
+-- caller's, under row security.
 CREATE FUNCTION private.coordinated_chapter_ids() RETURNS uuid[]
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -249,6 +251,30 @@ GRANT ALL ON FUNCTION private.coordinated_chapter_ids() TO authenticated;
 
 GRANT ALL ON FUNCTION private.coordinated_chapter_ids() TO service_role;
 
+-- Definer's rights: with the caller's, the policy of peer_mentor_chapters would call
+-- private.own_peer_mentor_ids(), which reads peer_mentors, whose policy calls this again,
+-- without end. It asks for the chapters of auth.uid() alone, so it returns nothing the caller
+-- could not read in peer_mentor_chapters already. The chapters are a sub-select, asked once
+-- (as a bare call in the filter, once per membership row).
+CREATE FUNCTION private.coordinated_member_ids() RETURNS uuid[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  return (select coalesce(pg_catalog.array_agg(m.peer_mentor_id), '{}')
+          from public.peer_mentor_chapters m
+          where m.chapter_id = any ((select private.coordinated_chapter_ids())::uuid[]));
+end
+$$;
+
+COMMENT ON FUNCTION private.coordinated_member_ids() IS 'The peer mentors who are members (public.peer_mentor_chapters) of the chapters auth.uid() coordinates, whatever their home chapter.';
+
+REVOKE ALL ON FUNCTION private.coordinated_member_ids() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.coordinated_member_ids() TO authenticated;
+
+GRANT ALL ON FUNCTION private.coordinated_member_ids() TO service_role;
+
 -- Whether a mentor belongs to a chapter (home or member). The caller's rights suffice: it is
 -- asked about a chapter the caller coordinates, whose mentors and memberships they may read.
 CREATE FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) RETURNS boolean
@@ -267,8 +293,11 @@ GRANT ALL ON FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_i
 GRANT ALL ON FUNCTION private.mentor_belongs_to(mentor_id uuid, target_chapter_id uuid) TO service_role;
 
 -- The chapters auth.uid() may register activities in: their home chapter and memberships.
+-- This and own_peer_mentor_ids() run on every read and write of activities (their policies
+-- call them) and select by auth.uid() alone: with the definer's rights they skip the policy of
+-- peer_mentors, whose members' arm would otherwise run each time.
 CREATE FUNCTION private.own_chapter_ids() RETURNS uuid[]
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
   select coalesce(array_agg(distinct chapter_id), '{}')
@@ -291,7 +320,7 @@ GRANT ALL ON FUNCTION private.own_chapter_ids() TO authenticated;
 GRANT ALL ON FUNCTION private.own_chapter_ids() TO service_role;
 
 CREATE FUNCTION private.own_peer_mentor_ids() RETURNS uuid[]
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
@@ -365,4 +394,7 @@ CREATE POLICY peer_mentor_chapters_insert ON public.peer_mentor_chapters FOR INS
 
 CREATE POLICY peer_mentor_chapters_select ON public.peer_mentor_chapters FOR SELECT TO authenticated USING (((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) OR (peer_mentor_id = ANY (( SELECT private.own_peer_mentor_ids() AS own_peer_mentor_ids)::uuid[]))));
 
-CREATE POLICY peer_mentors_select ON public.peer_mentors FOR SELECT TO authenticated USING (((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) OR (user_id = ( SELECT auth.uid() AS uid))));
+-- A coordinator reads the mentors of their chapters, home or member; a mentor reads themselves.
+-- The members' arm comes last: a mentor's lookup of their own row, on every write of
+-- activities, is decided before it and never lists the members.
+CREATE POLICY peer_mentors_select ON public.peer_mentors FOR SELECT TO authenticated USING (((chapter_id = ANY (( SELECT private.coordinated_chapter_ids() AS coordinated_chapter_ids)::uuid[])) OR (user_id = ( SELECT auth.uid() AS uid)) OR (id = ANY (( SELECT private.coordinated_member_ids() AS coordinated_member_ids)::uuid[]))));

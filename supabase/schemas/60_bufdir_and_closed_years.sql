@@ -146,10 +146,11 @@ REVOKE ALL ON FUNCTION private.activities_updated_check_years() FROM PUBLIC;
 --
 -- The year is the UTC calendar year, the same boundary the dashboard's UTC months use:
 -- [1 January 00:00 UTC, next 1 January 00:00 UTC), written as a range on recorded_at so the
--- (chapter_id, recorded_at) index can serve it. total_hours is sum(duration_minutes) / 60.0,
--- exactly the views' expression; rounding for publication is the caller's (peerstats rounds
--- to two decimals, which still tells every whole minute apart).
-CREATE FUNCTION private.bufdir_export(report_year integer) RETURNS TABLE(chapter_id uuid, chapter_name text, activity_type text, activity_count bigint, total_hours numeric, active_mentor_count bigint)
+-- (chapter_id, recorded_at) index can serve it. total_minutes is sum(duration_minutes), exact,
+-- and total_hours total_minutes / 60.0, the views' expressions; turning minutes into hours for
+-- publication is the caller's (peerstats rounds a half up to two decimals, which still tells
+-- every whole minute apart).
+CREATE FUNCTION private.bufdir_export(report_year integer) RETURNS TABLE(chapter_id uuid, chapter_name text, activity_type text, activity_count bigint, total_hours numeric, total_minutes bigint, active_mentor_count bigint)
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
@@ -163,7 +164,7 @@ CREATE FUNCTION private.bufdir_export(report_year integer) RETURNS TABLE(chapter
     select y.chapter_id,
            y.activity_type,
            count(*) as activity_count,
-           sum(y.duration_minutes) / 60.0 as total_hours,
+           sum(y.duration_minutes)::bigint as total_minutes,
            count(distinct y.peer_mentor_id) as active_mentor_count
     from counted_in_year y
     group by grouping sets ((y.chapter_id), (y.chapter_id, y.activity_type))
@@ -171,13 +172,14 @@ CREATE FUNCTION private.bufdir_export(report_year integer) RETURNS TABLE(chapter
   -- Every chapter has its total row (activity_type null), with zeros when nothing of it
   -- counted that year; then one row per activity type that counted there.
   select ch.id, ch.name, t.activity_type,
-         coalesce(t.activity_count, 0), coalesce(t.total_hours, 0), coalesce(t.active_mentor_count, 0)
+         coalesce(t.activity_count, 0), coalesce(t.total_minutes / 60.0, 0), coalesce(t.total_minutes, 0),
+         coalesce(t.active_mentor_count, 0)
   from public.chapters ch
   left join totals t on t.chapter_id = ch.id
   order by ch.name, ch.id, t.activity_type nulls first
 $$;
 
-COMMENT ON FUNCTION private.bufdir_export(report_year integer) IS 'Bufdir annual figures for one UTC calendar year, from private.counted_activities only: per chapter a total row (activity_type null; zeros when nothing counted) and a row per counted activity type. total_hours = sum(duration_minutes) / 60.0, unrounded. Executable by service_role and the owner only.';
+COMMENT ON FUNCTION private.bufdir_export(report_year integer) IS 'Bufdir annual figures for one UTC calendar year, from private.counted_activities only: per chapter a total row (activity_type null; zeros when nothing counted) and a row per counted activity type. total_minutes = sum(duration_minutes), exact; total_hours = total_minutes / 60.0, unrounded. Executable by service_role and the owner only.';
 
 REVOKE ALL ON FUNCTION private.bufdir_export(report_year integer) FROM PUBLIC;
 

@@ -16,23 +16,33 @@ REVOKE ALL ON FUNCTION private.stats_cron_jobs() FROM PUBLIC;
 -- Runs as the jobs' owner (pg_cron runs a job as the user who scheduled it). pg_cron grants
 -- DELETE on cron.job_run_details to everyone, its row security limiting a role without
 -- BYPASSRLS to the runs of its own jobs; hosted Supabase's postgres holds every privilege on
--- cron's tables. Either way the delete reaches only this project's jobs, by name.
+-- cron's tables. Either way the delete reaches only this project's jobs: those named in
+-- private.stats_cron_jobs(), and the job ids they had before a reschedule. Unscheduled and
+-- scheduled again (a down and up of a migration, an operator's fix), a job gets a new id and
+-- its old id's runs stay with no job: they are this project's when their command, database and
+-- user are those of one of this project's jobs now, which pg_cron records with every run.
 CREATE FUNCTION private.prune_stats_cron_history(kept interval DEFAULT '7 days'::interval) RETURNS bigint
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  with pruned as (
+  with ours as (
+    select job.jobid, job.command, job.database, job.username
+    from cron.job job
+    where job.jobname = any (private.stats_cron_jobs())
+  ), pruned as (
     delete from cron.job_run_details run
-    using cron.job job
-    where run.jobid = job.jobid
-      and job.jobname = any (private.stats_cron_jobs())
-      and coalesce(run.end_time, run.start_time) < pg_catalog.now() - kept
+    where coalesce(run.end_time, run.start_time) < pg_catalog.now() - kept
+      and (run.jobid in (select o.jobid from ours o)
+           or (not exists (select from cron.job job where job.jobid = run.jobid)
+               and exists (select from ours o
+                           where o.command = run.command and o.database = run.database
+                             and o.username = run.username)))
     returning 1
   )
   select count(*) from pruned
 $$;
 
-COMMENT ON FUNCTION private.prune_stats_cron_history(kept interval) IS 'Deletes from cron.job_run_details the runs of this project''s pg_cron jobs (private.stats_cron_jobs()) that ended more than `kept` ago (default 7 days); returns how many. Called daily by the job prune-stats-cron-history.';
+COMMENT ON FUNCTION private.prune_stats_cron_history(kept interval) IS 'Deletes from cron.job_run_details the runs of this project''s pg_cron jobs (private.stats_cron_jobs()) that ended more than `kept` ago (default 7 days), also those of job ids from before a reschedule (no job any more, the command, database and user of one of this project''s jobs); returns how many. Called daily by the job prune-stats-cron-history.';
 
 REVOKE ALL ON FUNCTION private.prune_stats_cron_history(kept interval) FROM PUBLIC;
 

@@ -85,7 +85,16 @@ def stored_submission(conn: psycopg.Connection, year: int) -> Submission | None:
     if row is None:
         return None
     status, submitted_at, submitted_by, operator, figures = row
-    rows = [(f["chapter_id"], f["chapter_name"], f["activity_type"], f["activity_count"],
-             Decimal(f["total_hours"]), f["active_mentor_count"])  # a zero reads back as an int
+    rows = [(f["chapter_id"], f["chapter_name"], f["activity_type"], f["activity_count"], submitted_minutes(f),
+             f["active_mentor_count"])
             for f in json.loads(figures, parse_float=Decimal)]
     return Submission(year, status, submitted_at, submitted_by, operator, chapter_figures(rows))
+
+
+def submitted_minutes(figure: dict) -> int:
+    """A stored figure's exact minutes: total_minutes, or, in a submission stored before the
+    export had it, its unrounded total_hours (sum(duration_minutes) / 60.0, 16 or more decimals)
+    times 60, which rounds back to those minutes exactly."""
+    if "total_minutes" in figure:
+        return figure["total_minutes"]
+    return int((Decimal(figure["total_hours"]) * 60).to_integral_value())

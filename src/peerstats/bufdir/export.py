@@ -15,7 +15,7 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,13 @@ from typing import Any
 import psycopg
 
 from peerstats.errors import PeerstatsError
+from peerstats.hours import hours_from_minutes
 
 # The plausible years run from 2000, well before anything this app records (an earlier year
 # is a typo), to last_plausible_year().
 FIRST_YEAR = 2000
 FORMATS = ("json", "csv")
+PUBLISHED_DECIMALS = 2
 CSV_COLUMNS = (
     "year", "chapter_id", "chapter_name", "activity_count", "total_hours", "active_mentor_count",
     "activity_type", "type_activity_count", "type_total_hours",
@@ -40,17 +42,17 @@ def last_plausible_year() -> int:
     return datetime.now(timezone.utc).year + 1
 
 
-def published_hours(hours: Decimal) -> Decimal:
-    """Hours as the export publishes them: two decimals. Durations are whole minutes, and two
-    different minute totals lie at least 1/60 h apart, so two decimals never merge them:
-    minutes = round(hours * 60) always gives the exact minutes back."""
-    return hours.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+def published_hours(minutes: int) -> Decimal:
+    """A figure's exact minutes as the export publishes them: hours, turned from the minutes
+    once, at two decimals, a half rounded up. Two different minute totals lie at least 1/60 h
+    apart, so two decimals never merge them."""
+    return hours_from_minutes(minutes, PUBLISHED_DECIMALS)
 
 
-def json_hours(hours: Decimal) -> float:
+def json_hours(minutes: int) -> float:
     # A JSON number: Python writes a float as the shortest text that reads back as the same
     # float, which for a two-decimal value is exactly its digits (1.52, 25.0, 0.02).
-    return float(published_hours(hours))
+    return float(published_hours(minutes))
 
 
 def packaged_text(relative_path: str) -> str:
@@ -69,7 +71,7 @@ def require_export_function(conn: psycopg.Connection) -> None:
 class TypeFigures:
     activity_type: str
     activity_count: int
-    total_hours: Decimal  # unrounded, as the database computes it
+    total_minutes: int  # exact: the export's hours are made from it
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class ChapterFigures:
     chapter_id: str
     chapter_name: str
     activity_count: int
-    total_hours: Decimal  # unrounded, as the database computes it
+    total_minutes: int  # exact: the export's hours are made from it
     active_mentor_count: int
     by_type: tuple[TypeFigures, ...]
 
@@ -86,7 +88,7 @@ def export_year(conn: psycopg.Connection, year: int) -> list[ChapterFigures]:
     """Every chapter's figures for one UTC calendar year, in the order of chapter names."""
     require_export_function(conn)
     rows = conn.execute(
-        "select chapter_id, chapter_name, activity_type, activity_count, total_hours, active_mentor_count "
+        "select chapter_id, chapter_name, activity_type, activity_count, total_minutes, active_mentor_count "
         "from private.bufdir_export(%s)",
         (year,),
     ).fetchall()
@@ -94,15 +96,16 @@ def export_year(conn: psycopg.Connection, year: int) -> list[ChapterFigures]:
 
 
 def chapter_figures(rows: list[tuple]) -> list[ChapterFigures]:
-    """private.bufdir_export's rows (a total row per chapter, then its types) as ChapterFigures."""
+    """private.bufdir_export's rows (a total row per chapter, then its types; minutes in the
+    fifth column) as ChapterFigures."""
     types_of: dict[Any, list[TypeFigures]] = defaultdict(list)
-    for chapter_id, _, activity_type, activity_count, total_hours, _ in rows:
+    for chapter_id, _, activity_type, activity_count, total_minutes, _ in rows:
         if activity_type is not None:
-            types_of[chapter_id].append(TypeFigures(activity_type, activity_count, total_hours))
+            types_of[chapter_id].append(TypeFigures(activity_type, activity_count, total_minutes))
     return [
-        ChapterFigures(str(chapter_id), chapter_name, activity_count, total_hours, active_mentor_count,
+        ChapterFigures(str(chapter_id), chapter_name, activity_count, total_minutes, active_mentor_count,
                        tuple(types_of[chapter_id]))
-        for chapter_id, chapter_name, activity_type, activity_count, total_hours, active_mentor_count in rows
+        for chapter_id, chapter_name, activity_type, activity_count, total_minutes, active_mentor_count in rows
         if activity_type is None  # the chapter's total row
     ]
 
@@ -115,11 +118,11 @@ def export_json(year: int, chapters: list[ChapterFigures]) -> str:
                 "chapter_id": chapter.chapter_id,
                 "chapter_name": chapter.chapter_name,
                 "activity_count": chapter.activity_count,
-                "total_hours": json_hours(chapter.total_hours),
+                "total_hours": json_hours(chapter.total_minutes),
                 "active_mentor_count": chapter.active_mentor_count,
                 "by_type": [
                     {"activity_type": t.activity_type, "activity_count": t.activity_count,
-                     "total_hours": json_hours(t.total_hours)}
+                     "total_hours": json_hours(t.total_minutes)}
                     for t in chapter.by_type
                 ],
             }
@@ -137,9 +140,9 @@ def export_csv(year: int, chapters: list[ChapterFigures]) -> str:
     writer.writerow(CSV_COLUMNS)
     for chapter in chapters:
         chapter_cells = [year, chapter.chapter_id, chapter.chapter_name, chapter.activity_count,
-                         published_hours(chapter.total_hours), chapter.active_mentor_count]
-        for t in chapter.by_type or (TypeFigures("", 0, Decimal(0)),):
-            writer.writerow(chapter_cells + [t.activity_type, t.activity_count, published_hours(t.total_hours)])
+                         published_hours(chapter.total_minutes), chapter.active_mentor_count]
+        for t in chapter.by_type or (TypeFigures("", 0, 0),):
+            writer.writerow(chapter_cells + [t.activity_type, t.activity_count, published_hours(t.total_minutes)])
     return buffer.getvalue()
 
 

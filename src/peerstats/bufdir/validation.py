@@ -51,7 +51,7 @@ class Figures:
 
     @property
     def total_hours(self) -> Decimal:
-        return published_hours(Decimal(self.total_minutes) / 60)
+        return published_hours(self.total_minutes)
 
     def value(self, figure: str) -> int | Decimal:
         return getattr(self, figure)
@@ -115,8 +115,9 @@ class Difference:
 class SubmissionDifference:
     """A figure of the stored submission that the live export or the dashboard no longer gives."""
     year: int
-    chapter_name: str
-    figure: str  # e.g. activity_count, or visit activity_count for a type, or chapter_name
+    chapter_id: str
+    chapter_name: str  # its name now, or as submitted if deleted since
+    figure: str  # e.g. activity_count, or visit activity_count for a type
     source: str  # export or dashboard
     submitted: Any
     now: Any
@@ -124,6 +125,22 @@ class SubmissionDifference:
     def describe(self) -> str:
         return (f"{self.year} {self.chapter_name} {self.figure}: submitted {self.submitted}, {self.source} now {self.now}"
                 " -> changed since the submission")
+
+
+@dataclass(frozen=True)
+class ChapterChange:
+    """A chapter of a submission renamed or deleted since: no figure of the year changes by it."""
+    year: int
+    chapter_id: str
+    submitted_name: str
+    current_name: str | None  # None: deleted since
+
+    def describe(self) -> str:
+        if self.current_name is None:
+            return (f"{self.year} {self.submitted_name} (chapter {self.chapter_id}): deleted since the submission; "
+                    "nothing of it counted in the year (information)")
+        return (f"{self.year} {self.submitted_name}: renamed since the submission, now {self.current_name} "
+                f"(chapter {self.chapter_id}; information)")
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,7 @@ class Validation:
     reference_checks: list[ReferenceCheck] = field(default_factory=list)
     submissions: list[Submission] = field(default_factory=list)
     submission_differences: list[SubmissionDifference] = field(default_factory=list)
+    chapter_changes: list[ChapterChange] = field(default_factory=list)
 
     @property
     def failures(self) -> int:
@@ -259,54 +277,68 @@ def validate(conn: psycopg.Connection, *, year: int | None = None, with_referenc
     validation = reconcile(conn, year)
     years = [year] if year is not None else sorted({row.year for row in validation.rows} | set(reported_years(conn)))
     submissions = [s for y in years if (s := stored_submission(conn, y)) is not None]
+    exports = {s.year: export_year(conn, s.year) for s in submissions}
     return replace(validation, reference_checks=reference_checks, submissions=submissions,
                    submission_differences=[d for s in submissions
-                                           for d in submission_differences(s, export_year(conn, s.year), validation)])
+                                           for d in submission_differences(s, exports[s.year], validation)],
+                   chapter_changes=[c for s in submissions for c in chapter_changes(s, exports[s.year])])
 
 
 def submission_differences(submission: Submission, export: list[ChapterFigures],
                            validation: Validation) -> Iterator[SubmissionDifference]:
-    """Every figure of the submission that the live export or the dashboard gives otherwise:
-    per chapter its name, totals and each type's figures (hours as two-decimal published hours,
-    which tell every whole minute apart); a chapter added or gone is named too."""
+    """Every figure of the submission that the live export or the dashboard gives otherwise,
+    chapter by chapter id: its totals and each type's figures (hours as published, two decimals
+    made from the exact minutes, which tell every whole minute apart). A chapter on one side
+    only has zeros on the other, so a chapter added since, or deleted since (possible only while
+    nothing of it counted that year), differs only where a figure of the year moved; its name
+    is information (chapter_changes)."""
     now = {c.chapter_id: c for c in export}
     submitted = {c.chapter_id: c for c in submission.chapters}
     dashboard = {row.chapter_id: row.dashboard for row in validation.rows if row.year == submission.year}
 
-    def difference(name: str, figure: str, source: str, then: Any, current: Any) -> Iterator[SubmissionDifference]:
+    def difference(chapter: tuple[str, str], figure: str, source: str, then: Any,
+                   current: Any) -> Iterator[SubmissionDifference]:
         if then != current:
-            yield SubmissionDifference(submission.year, name, figure, source, then, current)
+            yield SubmissionDifference(submission.year, *chapter, figure, source, then, current)
 
     for chapter_id in list(submitted) + [c for c in now if c not in submitted]:
         before, after = submitted.get(chapter_id), now.get(chapter_id)
-        name = (before or after).chapter_name
-        if before is None or after is None:
-            yield SubmissionDifference(submission.year, name, "chapter", "export",
-                                       "absent" if before is None else "present",
-                                       "absent" if after is None else "present")
-            continue
-        yield from difference(name, "chapter_name", "export", before.chapter_name, after.chapter_name)
-        for figure in ("activity_count", "total_hours", "active_mentor_count"):
-            then, current = getattr(before, figure), getattr(after, figure)
-            if figure == "total_hours":
-                then, current = published_hours(then), published_hours(current)
-            yield from difference(name, figure, "export", then, current)
+        name = (chapter_id, (after or before).chapter_name)
+        before, after = before or no_figures(after), after or no_figures(before)
+        submitted_totals = totals_of(before)
+        for figure in FIGURES:
+            yield from difference(name, figure, "export", submitted_totals.value(figure),
+                                  totals_of(after).value(figure))
         before_types = {t.activity_type: t for t in before.by_type}
         after_types = {t.activity_type: t for t in after.by_type}
         for activity_type in sorted(before_types.keys() | after_types.keys()):
-            then_type = before_types.get(activity_type, TypeFigures(activity_type, 0, Decimal(0)))
-            now_type = after_types.get(activity_type, TypeFigures(activity_type, 0, Decimal(0)))
+            then_type = before_types.get(activity_type, TypeFigures(activity_type, 0, 0))
+            now_type = after_types.get(activity_type, TypeFigures(activity_type, 0, 0))
             yield from difference(name, f"{activity_type} activity_count", "export",
                                   then_type.activity_count, now_type.activity_count)
             yield from difference(name, f"{activity_type} total_hours", "export",
-                                  published_hours(then_type.total_hours), published_hours(now_type.total_hours))
+                                  published_hours(then_type.total_minutes), published_hours(now_type.total_minutes))
         shown = dashboard.get(chapter_id)
-        if shown is not None:
-            yield from difference(name, "activity_count", "dashboard", before.activity_count, shown.activity_count)
-            yield from difference(name, "total_hours", "dashboard", published_hours(before.total_hours),
-                                  shown.total_hours)
-            yield from difference(name, "active_mentor_count", "dashboard", before.active_mentor_count,
-                                  shown.active_mentor_count)
+        for figure in FIGURES if shown is not None else ():
+            yield from difference(name, figure, "dashboard", submitted_totals.value(figure), shown.value(figure))
+
+
+def totals_of(chapter: ChapterFigures) -> Figures:
+    return Figures(chapter.activity_count, chapter.total_minutes, chapter.active_mentor_count)
+
+
+def no_figures(chapter: ChapterFigures) -> ChapterFigures:
+    """A chapter as a side it is absent from has it: nothing counted."""
+    return ChapterFigures(chapter.chapter_id, chapter.chapter_name, 0, 0, 0, ())
+
+
+def chapter_changes(submission: Submission, export: list[ChapterFigures]) -> Iterator[ChapterChange]:
+    """The chapters of the submission renamed or deleted since: information, not a difference."""
+    now = {c.chapter_id: c.chapter_name for c in export}
+    for chapter in submission.chapters:
+        current = now.get(chapter.chapter_id)
+        if current != chapter.chapter_name:
+            yield ChapterChange(submission.year, chapter.chapter_id, chapter.chapter_name, current)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -345,6 +377,8 @@ def print_validation(console: Console, validation: Validation) -> None:
                       f" -> {d.cause}")
     for submission in validation.submissions:
         console.print(submission.describe())
+    for change in validation.chapter_changes:
+        console.print(change.describe(), markup=False)
     for d in validation.submission_differences:
         console.print(d.describe(), markup=False, style="bold red")
     if not validation.differences and validation.rows:
@@ -355,13 +389,13 @@ def print_validation(console: Console, validation: Validation) -> None:
 
 
 def figures_document(figures: Figures) -> dict[str, Any]:
-    return {"activity_count": figures.activity_count, "total_hours": json_hours(figures.total_hours),
+    return {"activity_count": figures.activity_count, "total_hours": json_hours(figures.total_minutes),
             "total_minutes": figures.total_minutes, "active_mentor_count": figures.active_mentor_count}
 
 
 def validation_json(validation: Validation) -> str:
     def number(value: int | Decimal) -> int | float:
-        return json_hours(value) if isinstance(value, Decimal) else value
+        return float(value) if isinstance(value, Decimal) else value  # hours, already published
 
     s = validation.staleness
     document = {
@@ -382,8 +416,13 @@ def validation_json(validation: Validation) -> str:
                          "other": number(d.other), "cause": d.cause} for d in validation.differences],
         "submissions": [{"year": s.year, "status": s.status, "submitted_at": s.submitted_at.isoformat(),
                          "submitted_by": s.submitted_by, "operator": s.operator} for s in validation.submissions],
-        "submission_differences": [{"year": d.year, "chapter_name": d.chapter_name, "figure": d.figure,
+        "submission_differences": [{"year": d.year, "chapter_id": d.chapter_id, "chapter_name": d.chapter_name,
+                                    "figure": d.figure,
                                     "source": d.source, "submitted": str(d.submitted), "now": str(d.now)}
                                    for d in validation.submission_differences],
+        "chapter_changes": [{"year": c.year, "chapter_id": c.chapter_id, "submitted_name": c.submitted_name,
+                             "current_name": c.current_name,
+                             "change": "deleted" if c.current_name is None else "renamed"}
+                            for c in validation.chapter_changes],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -5,9 +5,8 @@
 -- chapter through both. Parameter: the year, or null for every year that has counted
 -- activities or dashboard figures.
 --
--- Hours are compared as whole minutes: every total_hours is sum(duration_minutes) / 60.0, so
--- round(total_hours * 60) gives back its minutes exactly, and minutes add up exactly across
--- months where hours rounded at the 20th decimal would not.
+-- Hours are compared as whole minutes: every source gives total_minutes, exact, and minutes
+-- add up exactly across months where sums of per-row hours (rounded quotients) would not.
 -- A year's active mentors cannot be added up from months (a mentor active in two months
 -- would count twice), so they are counted from the mentor-level views.
 with years as (
@@ -23,18 +22,17 @@ with years as (
   where %(year)s::int is null
 ),
 exported as (
-  select y.year, e.chapter_id, e.chapter_name, e.activity_count,
-         round(e.total_hours * 60)::bigint as total_minutes, e.active_mentor_count
+  select y.year, e.chapter_id, e.chapter_name, e.activity_count, e.total_minutes, e.active_mentor_count
   from years y
   cross join lateral private.bufdir_export(y.year) e
   where e.activity_type is null  -- the chapter's total row
 ),
 -- The dashboard's figures and the live ones, side by side as two sources of the same shape.
 chapter_months as (
-  select 'dashboard' as source, m.month_start, m.chapter_id, m.activity_count, m.total_hours
+  select 'dashboard' as source, m.month_start, m.chapter_id, m.activity_count, m.total_minutes
   from public.chapter_stats m
   union all
-  select 'plain', v.month_start, v.chapter_id, v.activity_count, v.total_hours
+  select 'plain', v.month_start, v.chapter_id, v.activity_count, v.total_minutes
   from public.v_chapter_stats v
 ),
 mentor_months as (
@@ -47,7 +45,7 @@ mentor_months as (
 chapters as (
   select c.source, extract(year from c.month_start)::int as year, c.chapter_id,
          sum(c.activity_count)::bigint as activity_count,
-         sum(round(c.total_hours * 60))::bigint as total_minutes
+         sum(c.total_minutes)::bigint as total_minutes
   from chapter_months c
   where extract(year from c.month_start)::int in (select year from years)
   group by 1, 2, 3

@@ -5,10 +5,12 @@ scan counts from the statistics counters, locks from pg_locks while a refresh is
 grants from the catalog and from attempts made as the API roles. The planner works with its
 default settings on statistics fresh from ANALYZE.
 
-What verify changes, and undoes: it refreshes the views (through public.refresh_stats_views(),
-so stats_freshness moves forward), inserts one probe activity and deletes it again (so every
-count and total ends as it was), and holds one refresh open in a transaction that it rolls
-back. Writes made to test blocking are rolled back.
+Verify commits nothing: every write it makes (the refreshes, through
+public.refresh_stats_views(), the probe activities of AC2, E1 and P1's writer, on a mentor,
+type and chapter made for them: verify/probe.py) is made in a transaction that it rolls back.
+So no other session ever sees a probe, and the database's rows, its change log, stats_freshness
+and the Bufdir submissions are after verify what they were before. It runs ANALYZE (planner
+statistics), and sequences a rolled-back insert used stay advanced.
 
 One module per group of checks (plans, timing, locks, rights, regression, deployment), each
 with a list CHECKS of `Check(ref, title, target, measure)`, where `measure(context)` returns
@@ -43,8 +45,7 @@ __all__ = ["API_ROLES", "GROUPS", "LOCK_TIMEOUT", "RATIO_TARGET", "SPEC_ORDER", 
            "plan_nodes", "print_report", "read_sql", "require_data", "runs_every_hour", "scan_summary",
            "twelve_month_filters", "verify", "worst_execution_ms"]
 
-# The groups in the order they run, after regression.REFRESH_CHECKS (which brings the views
-# up to date before the scope of the measurements is read).
+# The groups in the order they run.
 GROUPS: tuple[list[Check], ...] = (
     locks.CHECKS, plans.CHECKS, timing.CHECKS, regression.CHECKS, deployment.CHECKS, rights.CHECKS,
     exactness.CHECKS)
@@ -78,7 +79,7 @@ def require_data(conn: psycopg.Connection) -> dict[str, Any]:
 def measure_scope(conn: psycopg.Connection) -> Scope:
     anchor = conn.execute("select max(bucket_date) from private.mv_activity_time_series").fetchone()[0]
     if anchor is None:
-        raise PeerstatsError("the materialized views are empty after a refresh: nothing to measure")
+        raise PeerstatsError("the materialized views hold no rows: refresh them first (`peerstats refresh`)")
     ranges = {label: months_window(anchor, months)
               for label, months in (("1 month", 1), ("3 months", 3), ("12 months", 12))}
     chapters = [row[0] for row in conn.execute(
@@ -107,23 +108,21 @@ def report_position(criterion: Criterion) -> int:
 
 
 def verify(url: str, *, step: Callable[[str], None] = lambda _: None) -> Report:
-    """Measure every criterion on the database at `url`; see the module's docstring for what it changes."""
+    """Measure every criterion on the database at `url`; it commits nothing (see the module's docstring)."""
     with database.connect(url, application_name="peerstats verify") as conn:
         summary = require_data(conn)
-        # One verify at a time on a database: each writes a probe and holds a refresh open, which
-        # another's comparisons would see. A second one (two demos started at once) waits here;
+        # One verify at a time on a database: each holds refreshes open, which another's timings
+        # and lock checks would measure. A second one (two demos started at once) waits here;
         # the lock goes with the session.
         step("waiting for another verify to finish")
         conn.execute("select pg_advisory_lock(%s)", (VERIFY_LOCK,))
         step("ANALYZE")
         conn.execute("analyze public.activities, public.activity_types, public.chapters, public.peer_mentors,"
                      " public.coordinator_chapters")
-        context = Context(url, conn)
-        criteria = run_checks(context, regression.REFRESH_CHECKS, step)
-        # The planner's statistics of the views as they now are.
         conn.execute(sql.SQL("analyze {}").format(sql.SQL(", ").join(v.materialized_id for v in VIEWS)))
-        context.scope = scope = measure_scope(conn)
-        context.indexes = plans.read_indexes(conn)
+        scope = measure_scope(conn)
+        context = Context(url, conn, scope, plans.read_indexes(conn))
+        criteria = []
         for checks in GROUPS:
             criteria += run_checks(context, checks, step)
     summary.update(anchor=scope.anchor, twelve_months=list(scope.twelve_months),

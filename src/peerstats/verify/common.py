@@ -94,7 +94,7 @@ def read_sql(name: str) -> str:
 @dataclass
 class Context:
     """What a check measures with: the database, and what verify learnt of it first (the scope
-    and the views' indexes are read after the first check has brought the views up to date)."""
+    of the measurements and the views' indexes)."""
 
     url: str
     conn: psycopg.Connection

@@ -2,8 +2,8 @@
 
 E1: each API endpoint returns to each of several callers exactly what the matching plain view
 returns to that caller, compared in one statement (one snapshot) with a change pending (a probe
-activity inserted and not refreshed) and again after the probe's delete, which verify makes and
-undoes. E2: the dirty-key log is within the thresholds past which the every-minute job refreshes
+activity inserted and not refreshed, in a chapter the coordinator of the most chapters reads)
+and again after the probe's delete, all in a transaction that is rolled back. E2: the dirty-key log is within the thresholds past which the every-minute job refreshes
 (its entries, and the dirty days of any one chapter).
 E3: that job exists and runs, and when it last refreshed.
 """
@@ -17,6 +17,7 @@ import psycopg
 
 from peerstats import postgrest
 from peerstats.verify.common import VIEWS, Check, Context, Criterion
+from peerstats.verify.probe import make_probe
 
 THRESHOLD_JOB = "refresh-stats-views-if-dirty"
 THRESHOLD_REQUESTER = "threshold refresh"
@@ -39,30 +40,32 @@ def callers(conn: psycopg.Connection) -> dict[str, tuple[str, str | None]]:
 
 
 def differences(conn: psycopg.Connection, who: dict[str, tuple[str, str | None]]) -> dict[str, dict[str, int]]:
-    """Rows in one of (endpoint, plain view) but not the other, per view and caller."""
+    """Rows in one of (endpoint, plain view) but not the other, per view and caller. Each request
+    runs in a savepoint rolled back after it, which ends its role and settings there: the
+    caller's transaction goes on as the owner, read-write."""
     found: dict[str, dict[str, int]] = {}
     for view in VIEWS:
         query = (f"select count(*) from ((select * from public.{view.api} except all select * from public.{view.plain})"
                  f" union all (select * from public.{view.plain} except all select * from public.{view.api})) d")
-        found[view.api] = {label: postgrest.request(conn, role, query, user_id=user)[0][0]
-                           for label, (role, user) in who.items()}
+        found[view.api] = {}
+        for label, (role, user) in who.items():
+            with conn.transaction(force_rollback=True):
+                found[view.api][label] = postgrest.request(conn, role, query, user_id=user)[0][0]
     return found
 
 
 def api_exact(conn: psycopg.Connection) -> list[Criterion]:
     who = callers(conn)
-    mentor, chapter, activity_type = conn.execute(
-        "select m.id, m.chapter_id, (select code from public.activity_types where counts_in_stats order by code limit 1)"
-        " from public.peer_mentors m order by m.id limit 1").fetchone()
-    probe = conn.execute(
-        "insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
-        " values (%s, %s, %s, now(), 37) returning id", (mentor, chapter, activity_type)).fetchone()[0]
-    try:
+    chapter = conn.execute(
+        "select min(c.chapter_id::text) from public.coordinator_chapters c where c.user_id = (select user_id"
+        " from public.coordinator_chapters group by user_id order by count(*) desc, user_id limit 1)").fetchone()[0]
+    with conn.transaction(force_rollback=True):
+        probe = make_probe(conn, chapter)
+        probe_id = probe.insert(conn, 37)
         pending = differences(conn, who)
         dirty = conn.execute("select count(*) from private.stats_dirty_keys").fetchone()[0]
-    finally:
-        conn.execute("delete from public.activities where id = %s", (probe,))
-    deleted = differences(conn, who)
+        conn.execute("delete from public.activities where id = %s", (probe_id,))
+        deleted = differences(conn, who)
     results = []
     for view in VIEWS:
         wrong = {label: n for label, n in pending[view.api].items() if n} | \

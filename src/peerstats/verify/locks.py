@@ -14,6 +14,7 @@ from psycopg import sql
 from peerstats import database, postgrest
 from peerstats.refresh import refresh_stats_views
 from peerstats.verify.common import LOCK_TIMEOUT, VIEWS, Check, Context, Criterion
+from peerstats.verify.probe import make_probe
 
 
 def refresh_without_blocking(context: Context) -> list[Criterion]:
@@ -83,15 +84,10 @@ def readers_and_writer(context: Context) -> dict[str, float | str]:
             for table in [v.api_id for v in VIEWS] + [sql.Identifier("public", "stats_freshness")]:
                 attempt(f"{table.as_string(other)} (API, as a coordinator)", lambda t=table: postgrest.request(
                     other, "authenticated", sql.SQL("select count(*) from {}").format(t), user_id=user_id))
-        mentor, chapter, activity_type = context.conn.execute(
-            "select pm.id, pm.chapter_id, (select code from public.activity_types order by code limit 1)"
-            " from public.peer_mentors pm order by pm.id limit 1").fetchone()
 
         def write() -> None:
             with other.transaction(force_rollback=True):
-                other.execute(
-                    "insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at,"
-                    " duration_minutes) values (%s, %s, %s, now(), 30)", (mentor, chapter, activity_type))
+                make_probe(other).insert(other, 30)
 
         attempt("insert into public.activities (rolled back)", write)
         other.execute("select pg_stat_force_next_flush()")
