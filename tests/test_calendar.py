@@ -93,8 +93,10 @@ CLOCKS = [
 def faked_environment(moment: datetime, time_zone: str | None) -> dict[str, str]:
     """This process's environment with every clock moved to `moment`: a relative offset, computed
     once, so the server and the client share one clock that keeps ticking. The monotonic clock
-    moves by the same offset (libfaketime 0.9.10 fails absolute sleeps with EINVAL when only the
-    wall clock is moved, and Python's time.sleep is one)."""
+    moves by the same offset: libfaketime 0.9.10 fails absolute sleeps with EINVAL when only the
+    wall clock is moved, and Python's time.sleep is one. The price: a timed wait on a lock
+    (Thread.join or Event.wait with a timeout) never returns, its deadline being read on the
+    moved clock and waited for on the real one, so a date-dependent test must not make one."""
     assert LIBFAKETIME is not None, "libfaketime missing: scripts/install installs Debian's faketime"
     environment = {**os.environ, "LD_PRELOAD": str(LIBFAKETIME),
                    "FAKETIME": f"{math.ceil(moment.timestamp() - time.time()):+d}"}
@@ -125,7 +127,7 @@ def run_on_clock(moment: datetime, time_zone: str | None, folder: Path) -> Clock
     started = time.time()
     process = subprocess.run([sys.executable, "-m", "pytest", "-m", "date_dependent", "-q", "-p", "no:cacheprovider",
                               f"--junitxml={results}", "-o", "junit_family=xunit1"],
-                             capture_output=True, text=True, timeout=1800, cwd=REPOSITORY,
+                             capture_output=True, text=True, timeout=900, cwd=REPOSITORY,
                              env=faked_environment(moment, time_zone))
     return ClockRun(process, results, timedelta(seconds=time.time() - started))
 
