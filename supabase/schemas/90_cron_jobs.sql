@@ -1,6 +1,9 @@
 -- The pg_cron jobs that keep the materialized views fresh (pg_cron upserts a job by name).
 -- pg_cron sits in pg_catalog, as Supabase creates it, never in the exposed schema public; on
--- hosted Supabase the project owner enables it under Database > Extensions first.
+-- hosted Supabase the project owner enables it under Database > Extensions first. The
+-- functions they run: 13_functions_refresh.sql, 14_functions_dirty_key_log_and_exact_api.sql,
+-- 16_functions_health_and_monitoring.sql.
+
 create extension if not exists pg_cron with schema pg_catalog;
 
 -- Every hour, whatever happened: the views are then at most an hour old (the API is exact

@@ -1,6 +1,9 @@
 -- The health of the statistics layer, for `peerstats status` and for a monitor calling
 -- public.stats_health() through PostgREST as service_role; and pg_cron's history of this
--- project's jobs kept to a week (private.prune_stats_cron_history, daily in 70_cron_jobs.sql).
+-- project's jobs kept to a week (private.prune_stats_cron_history, daily in 90_cron_jobs.sql).
+
+-- The bodies name tables of later files (00_private_schema.sql says why this is safe).
+set check_function_bodies = off;
 
 -- This project's pg_cron jobs, by name: what the history pruning keeps short and what the
 -- health check expects to find.

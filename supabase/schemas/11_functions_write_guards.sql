@@ -10,55 +10,14 @@
 -- (mentor, day) that concurrent writers of that day update (private.mentor_day_writes); a
 -- duplicate mark and any change of its original update one row per original
 -- (private.original_registration_writes), so such writers conflict at every isolation level.
+--
+-- The triggers calling these functions are in the files of the tables they guard
+-- (22_peer_mentor_chapters.sql, 23_coordinator_chapters.sql, 24_activity_types.sql,
+-- 25_activities.sql); the rows they serialise on are the tables of 30_coordinator_chapter_counts.sql,
+-- 31_mentor_day_writes.sql and 32_original_registration_writes.sql.
 
--- Counting a coordinator's rows on a snapshot would let two REPEATABLE READ transactions each
--- see four and both add a fifth. So every assignment updates one counter row per
--- coordinator: at READ COMMITTED the second writer waits and then counts
--- on from the first one's committed value; at REPEATABLE READ and SERIALIZABLE it fails with a
--- serialization error (retry, and the count is right).
-CREATE TABLE private.coordinator_chapter_counts (
-    user_id uuid NOT NULL,
-    chapter_count integer NOT NULL
-);
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.coordinator_chapter_counts FROM PUBLIC, anon, authenticated, service_role;
-
-ALTER TABLE ONLY private.coordinator_chapter_counts
-    ADD CONSTRAINT coordinator_chapter_counts_pkey PRIMARY KEY (user_id);
-
-COMMENT ON TABLE private.coordinator_chapter_counts IS 'How many chapters each user coordinates, kept by a trigger on coordinator_chapters; the row every assignment to that user updates, so concurrent assignments serialise on it.';
-
-CREATE TABLE private.mentor_day_writes (
-    peer_mentor_id uuid NOT NULL,
-    day date NOT NULL,
-    writes bigint NOT NULL
-);
-
-ALTER TABLE ONLY private.mentor_day_writes
-    ADD CONSTRAINT mentor_day_writes_pkey PRIMARY KEY (peer_mentor_id, day);
-
-COMMENT ON TABLE private.mentor_day_writes IS 'One row per (peer mentor, UTC day) whose counted minutes a write may have raised; every such write updates it before summing the day, so two writers of the same day never both pass the daily bound (private.daily_bound_minutes()).';
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.mentor_day_writes FROM PUBLIC, anon, authenticated, service_role;
-
--- PostgreSQL detects a conflict between two REPEATABLE READ or SERIALIZABLE writers only where
--- both update the same row (a row a committed transaction merely locked raises nothing), and
--- at READ COMMITTED such an update makes the later writer wait and then read the earlier
--- one's result. Hence rows that exist only to be updated by every writer of a kind.
-CREATE TABLE private.original_registration_writes (
-    activity_id uuid NOT NULL,
-    writes bigint NOT NULL
-);
-
-ALTER TABLE ONLY private.original_registration_writes
-    ADD CONSTRAINT original_registration_writes_pkey PRIMARY KEY (activity_id);
-
-COMMENT ON TABLE private.original_registration_writes IS 'One row per activity that was named by a duplicate_of, or whose deleted_at, type, chapter, mentor or duplicate_of changed; both kinds of write update it, so a duplicate mark and a change of its original conflict (serialization failure at REPEATABLE READ and SERIALIZABLE, a wait at READ COMMITTED). Rows of hard-deleted activities stay: they are never read.';
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.original_registration_writes FROM PUBLIC, anon, authenticated, service_role;
+-- The bodies name tables of later files (00_private_schema.sql says why this is safe).
+set check_function_bodies = off;
 
 -- A hard delete only lowers figures, but it changes its original's duplicates and the
 -- original's own row must not vanish under a concurrent mark.
@@ -581,29 +540,3 @@ end
 $$;
 
 REVOKE ALL ON FUNCTION private.validate_duplicate_of() FROM PUBLIC;
-
-CREATE INDEX activities_activity_type ON public.activities USING btree (activity_type);
-
-CREATE TRIGGER activities_guard_related_rows_delete AFTER DELETE ON public.activities REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_deleted_guard_related_rows();
-
-CREATE TRIGGER activities_guard_related_rows_insert AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_inserted_guard_related_rows();
-
-CREATE TRIGGER activities_guard_related_rows_update AFTER UPDATE ON public.activities REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_updated_guard_related_rows();
-
-CREATE TRIGGER activities_guard_write BEFORE INSERT OR UPDATE ON public.activities FOR EACH ROW EXECUTE FUNCTION private.guard_activity_write();
-
-CREATE TRIGGER activities_touch_updated_at BEFORE UPDATE ON public.activities FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
-
-CREATE TRIGGER activities_validate_duplicate_insert BEFORE INSERT ON public.activities FOR EACH ROW WHEN ((new.duplicate_of IS NOT NULL)) EXECUTE FUNCTION private.validate_duplicate_of();
-
-CREATE TRIGGER activities_validate_duplicate_update BEFORE UPDATE OF duplicate_of, chapter_id, peer_mentor_id ON public.activities FOR EACH ROW EXECUTE FUNCTION private.validate_duplicate_of();
-
-CREATE TRIGGER activity_types_lock_activities BEFORE DELETE OR UPDATE ON public.activity_types FOR EACH STATEMENT EXECUTE FUNCTION private.lock_activities_for_type_changes();
-
-CREATE TRIGGER activity_types_touch_updated_at BEFORE UPDATE ON public.activity_types FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
-
-CREATE TRIGGER coordinator_chapter_counts_truncate AFTER TRUNCATE ON public.coordinator_chapters FOR EACH STATEMENT EXECUTE FUNCTION private.reset_coordinator_chapter_counts();
-
-CREATE TRIGGER coordinator_chapter_limit AFTER INSERT OR DELETE OR UPDATE ON public.coordinator_chapters FOR EACH ROW EXECUTE FUNCTION private.enforce_coordinator_chapter_limit();
-
-CREATE TRIGGER peer_mentor_chapters_stamp_grant BEFORE INSERT ON public.peer_mentor_chapters FOR EACH ROW EXECUTE FUNCTION private.stamp_membership_grant();
