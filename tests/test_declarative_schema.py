@@ -196,3 +196,37 @@ def test_the_schema_files_hold_definitions_only():
         assert words[:3] != ["create", "or", "replace"], (name, statement[:80])
         assert words[0] != "select" or statement.lower().startswith("select cron.schedule("), (name, statement[:80])
         assert words[0] != "set" or words == ["set", "check_function_bodies", "=", "off"], (name, statement[:80])
+
+
+# The relation a statement belongs to, for the statements that define a part of one.
+RELATION_OF_STATEMENT = [
+    re.compile(r"^create (?:table|view|materialized view) ([\w.]+)"),
+    re.compile(r"^alter (?:table|view|materialized view) (?:only )?([\w.]+)"),
+    re.compile(r"^create (?:unique )?index \w+ on (?:only )?([\w.]+)"),
+    re.compile(r"^create statistics [\w.]+ .* from ([\w.]+)$"),
+    re.compile(r"^create (?:policy|trigger) \w+ .*? on ([\w.]+)"),
+    re.compile(r"^comment on (?:table|view|materialized view) ([\w.]+) is"),
+    re.compile(r"^comment on column ([\w]+\.[\w]+)\.\w+ is"),
+    re.compile(r"^comment on (?:policy|trigger|constraint) \w+ on ([\w.]+) is"),
+    re.compile(r"^(?:grant|revoke) [\w, ]+ on table ([\w.]+) (?:to|from)"),
+]
+
+
+def test_each_table_is_defined_in_one_file():
+    """A reader finds a table's (or a view's) columns, constraints, indexes, statistics, comments,
+    grants, policies and triggers in the one file that creates it."""
+    files_of: dict[str, set[str]] = {}
+    index_files: dict[str, str] = {}
+    for path in SCHEMA_FILES:
+        for statement in top_level_statements(path.read_text()):
+            flat = " ".join(statement.lower().split())
+            if (index := re.match(r"^create (?:unique )?index (\w+) on (?:only )?([\w.]+)", flat)) is not None:
+                index_files[f"{index.group(2).split('.')[0]}.{index.group(1)}"] = index.group(2)
+            if (commented := re.match(r"^comment on index ([\w.]+) is", flat)) is not None:
+                files_of.setdefault(index_files[commented.group(1)], set()).add(path.name)
+            for pattern in RELATION_OF_STATEMENT:
+                if (found := pattern.match(flat)) is not None:
+                    files_of.setdefault(found.group(1), set()).add(path.name)
+                    break
+    assert {"public.activities", "private.stats_dirty_keys", "private.mv_chapter_stats"} <= files_of.keys()
+    assert {relation: files for relation, files in files_of.items() if len(files) > 1} == {}
