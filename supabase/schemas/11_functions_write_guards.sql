@@ -2,7 +2,7 @@
 -- level and under concurrent writers (docs/security.md lists each attack and its test).
 --
 -- id, created_at and updated_at are the database's; a coordinator has at most five chapters
--- (a counter row per user that concurrent assignments serialise on); a duplicate_of points at
+-- (private.max_chapters_per_coordinator(); a counter row per user that concurrent assignments serialise on); a duplicate_of points at
 -- an activity of the same mentor and chapter; a mentor cannot undo what a coordinator set
 -- (deleted_at, duplicate_of), by any route: only a coordinator of the chapter where it was set
 -- (activities.moderated_in_chapter), or service_role, may. A mentor's counted minutes on one
@@ -150,6 +150,7 @@ CREATE FUNCTION private.enforce_coordinator_chapter_limit() RETURNS trigger
     AS $$
 declare
   assigned integer;
+  most constant integer := private.max_chapters_per_coordinator();
 begin
   if tg_op in ('UPDATE', 'DELETE') then
     update private.coordinator_chapter_counts
@@ -161,8 +162,8 @@ begin
     values (new.user_id, 1)
     on conflict (user_id) do update set chapter_count = counts.chapter_count + 1
     returning counts.chapter_count into assigned;
-    if assigned > 5 then
-      raise exception 'coordinator % already has 5 chapters; a coordinator may have at most 5', new.user_id
+    if assigned > most then
+      raise exception 'coordinator % already has % chapters; a coordinator may have at most %', new.user_id, most, most
         using errcode = 'check_violation',
               hint = 'Remove one of their chapters from coordinator_chapters first.';
     end if;
@@ -229,7 +230,7 @@ begin
     new.moderated_in_chapter := new.chapter_id;
   end if;
   if (tg_op = 'INSERT' or new.recorded_at is distinct from old.recorded_at)
-     and new.recorded_at > pg_catalog.now() + interval '1 day'
+     and new.recorded_at > pg_catalog.now() + private.recorded_at_allowed_ahead()
      and pg_catalog.isfinite(new.recorded_at) then  -- infinity is the check constraint's to name
     raise exception 'recorded_at % is more than one day ahead: an activity is registered after it took place', new.recorded_at
       using errcode = 'check_violation';
@@ -291,6 +292,53 @@ COMMENT ON FUNCTION private.daily_bound_minutes() IS 'The daily bound: at most t
 REVOKE ALL ON FUNCTION private.daily_bound_minutes() FROM PUBLIC;
 
 GRANT ALL ON FUNCTION private.daily_bound_minutes() TO service_role;
+
+-- How many chapters one user may coordinate: a dashboard of at most this many chapters is
+-- what the benches measure and the indexes serve.
+CREATE FUNCTION private.max_chapters_per_coordinator() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select 5 $$;
+
+COMMENT ON FUNCTION private.max_chapters_per_coordinator() IS 'At most this many chapters per coordinator (coordinator_chapters rows per user). The one definition the write guard, the seeder and the tests read.';
+
+REVOKE ALL ON FUNCTION private.max_chapters_per_coordinator() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.max_chapters_per_coordinator() TO service_role;
+
+-- The earliest recorded_at an activity may have, well before anything this app records (an
+-- earlier one is a typo or a default of some client). The check constraint
+-- recorded_at_finite_and_not_before_earliest_recorded_at of activities calls it, so every role that
+-- writes activities executes it; immutable, as a check constraint's functions must be.
+-- Changing it means validating that constraint again (a migration drops and adds it).
+CREATE FUNCTION private.earliest_recorded_at() RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select '2000-01-01 00:00:00+00'::timestamp with time zone $$;
+
+COMMENT ON FUNCTION private.earliest_recorded_at() IS 'The earliest recorded_at an activity may have. The one definition the check constraint recorded_at_finite_and_not_before_earliest_recorded_at of activities, verify and the tests read.';
+
+REVOKE ALL ON FUNCTION private.earliest_recorded_at() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.earliest_recorded_at() TO authenticated;
+
+GRANT ALL ON FUNCTION private.earliest_recorded_at() TO service_role;
+
+-- How far ahead of the time of writing a recorded_at may be: an activity is registered after
+-- it took place, and a day covers any time zone's today. The write guard runs with the
+-- caller's rights, so every role that writes activities executes it.
+CREATE FUNCTION private.recorded_at_allowed_ahead() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select '1 day'::interval $$;
+
+COMMENT ON FUNCTION private.recorded_at_allowed_ahead() IS 'How far ahead of the time of writing an activitys recorded_at may be. The one definition the write guard and the tests read.';
+
+REVOKE ALL ON FUNCTION private.recorded_at_allowed_ahead() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.recorded_at_allowed_ahead() TO authenticated;
+
+GRANT ALL ON FUNCTION private.recorded_at_allowed_ahead() TO service_role;
 
 -- The (mentor, day) pairs given, paired by position: update each pair's row, then sum the
 -- day's counted minutes (after that update, so at READ COMMITTED under a snapshot that sees

@@ -37,13 +37,26 @@ COMMENT ON FUNCTION private.rebuild_peer_mentor_days() IS 'Recomputes private.pe
 
 REVOKE ALL ON FUNCTION private.rebuild_peer_mentor_days() FROM PUBLIC;
 
+-- Past this many chapter-days to fold in, a refresh rebuilds private.peer_mentor_days whole:
+-- recomputing that many days one by one costs more than one pass over the counting rule.
+CREATE FUNCTION private.peer_mentor_days_rebuild_above() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select 10000 $$;
+
+COMMENT ON FUNCTION private.peer_mentor_days_rebuild_above() IS 'Past this many chapter-days named in the dirty-key log, a refresh rebuilds private.peer_mentor_days whole instead of folding them in. The one definition the refresh and the tests read.';
+
+REVOKE ALL ON FUNCTION private.peer_mentor_days_rebuild_above() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.peer_mentor_days_rebuild_above() TO service_role;
+
 CREATE FUNCTION private.fold_into_peer_mentor_days(folded pg_snapshot) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     SET jit TO 'off'
     AS $$
 declare
-  rebuild_above constant integer := 10000;
+  rebuild_above constant integer := private.peer_mentor_days_rebuild_above();
   chapters uuid[];
   days date[];
 begin
@@ -149,7 +162,7 @@ begin
   if pg_catalog.cardinality(outcomes) = 0 then
     delete from private.stats_dirty_keys d where pg_catalog.pg_visible_in_snapshot(d.xid, folded);
   end if;
-  delete from private.refresh_runs r where r.started_at < called_at - interval '7 days';
+  delete from private.refresh_runs r where r.started_at < called_at - private.stats_history_kept();
   insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
   values (requester,
           round(extract(epoch from run_started - called_at) * 1000, 3),

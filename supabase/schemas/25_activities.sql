@@ -23,7 +23,7 @@ CREATE TABLE public.activities (
     moderated_in_chapter uuid,
     CONSTRAINT activity_not_duplicate_of_itself CHECK ((duplicate_of <> id)),
     CONSTRAINT duration_minutes_within_a_day CHECK (((duration_minutes >= 1) AND (duration_minutes <= 1440))),
-    CONSTRAINT recorded_at_finite_and_not_before_2000 CHECK (((recorded_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (recorded_at < 'infinity'::timestamp with time zone)))
+    CONSTRAINT recorded_at_finite_and_not_before_earliest_recorded_at CHECK (((recorded_at >= private.earliest_recorded_at()) AND (recorded_at < 'infinity'::timestamp with time zone)))
 );
 
 ALTER TABLE ONLY public.activities ALTER COLUMN id SET STATISTICS 0;
