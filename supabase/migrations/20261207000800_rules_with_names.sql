@@ -54,7 +54,7 @@ CREATE FUNCTION private.recorded_at_allowed_ahead() RETURNS interval
     SET search_path TO ''
     AS $$ select '1 day'::interval $$;
 
-COMMENT ON FUNCTION private.recorded_at_allowed_ahead() IS 'How far ahead of the time of writing an activitys recorded_at may be. The one definition the write guard and the tests read.';
+COMMENT ON FUNCTION private.recorded_at_allowed_ahead() IS 'How far ahead of the time of writing an activity''s recorded_at may be. The one definition the write guard and the tests read.';
 
 REVOKE ALL ON FUNCTION private.recorded_at_allowed_ahead() FROM PUBLIC;
 
@@ -69,7 +69,7 @@ CREATE FUNCTION private.peer_mentor_days_rebuild_above() RETURNS integer
     SET search_path TO ''
     AS $$ select 10000 $$;
 
-COMMENT ON FUNCTION private.peer_mentor_days_rebuild_above() IS 'Past this many chapter-days named in the dirty-key log, a refresh rebuilds private.peer_mentor_days whole instead of folding them in. The one definition the refresh and the tests read.';
+COMMENT ON FUNCTION private.peer_mentor_days_rebuild_above() IS 'Past this many chapter-days named in the dirty-key log, a refresh rebuilds private.peer_mentor_days whole instead of folding them in. The one definition the refresh reads.';
 
 REVOKE ALL ON FUNCTION private.peer_mentor_days_rebuild_above() FROM PUBLIC;
 
@@ -82,7 +82,7 @@ CREATE FUNCTION private.stats_history_kept() RETURNS interval
     SET search_path TO ''
     AS $$ select '7 days'::interval $$;
 
-COMMENT ON FUNCTION private.stats_history_kept() IS 'How long the refresh runs (private.refresh_runs) and pg_crons runs of this projects jobs are kept. The one definition the refresh, the pruning and the tests read.';
+COMMENT ON FUNCTION private.stats_history_kept() IS 'How long the refresh runs (private.refresh_runs) and pg_cron''s runs of this project''s jobs are kept. The one definition the refresh and the pruning read.';
 
 REVOKE ALL ON FUNCTION private.stats_history_kept() FROM PUBLIC;
 

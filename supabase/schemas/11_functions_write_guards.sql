@@ -332,7 +332,7 @@ CREATE FUNCTION private.recorded_at_allowed_ahead() RETURNS interval
     SET search_path TO ''
     AS $$ select '1 day'::interval $$;
 
-COMMENT ON FUNCTION private.recorded_at_allowed_ahead() IS 'How far ahead of the time of writing an activitys recorded_at may be. The one definition the write guard and the tests read.';
+COMMENT ON FUNCTION private.recorded_at_allowed_ahead() IS 'How far ahead of the time of writing an activity''s recorded_at may be. The one definition the write guard and the tests read.';
 
 REVOKE ALL ON FUNCTION private.recorded_at_allowed_ahead() FROM PUBLIC;
 

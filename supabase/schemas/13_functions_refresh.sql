@@ -44,7 +44,7 @@ CREATE FUNCTION private.peer_mentor_days_rebuild_above() RETURNS integer
     SET search_path TO ''
     AS $$ select 10000 $$;
 
-COMMENT ON FUNCTION private.peer_mentor_days_rebuild_above() IS 'Past this many chapter-days named in the dirty-key log, a refresh rebuilds private.peer_mentor_days whole instead of folding them in. The one definition the refresh and the tests read.';
+COMMENT ON FUNCTION private.peer_mentor_days_rebuild_above() IS 'Past this many chapter-days named in the dirty-key log, a refresh rebuilds private.peer_mentor_days whole instead of folding them in. The one definition the refresh reads.';
 
 REVOKE ALL ON FUNCTION private.peer_mentor_days_rebuild_above() FROM PUBLIC;
 

@@ -25,7 +25,7 @@ CREATE FUNCTION private.stats_history_kept() RETURNS interval
     SET search_path TO ''
     AS $$ select '7 days'::interval $$;
 
-COMMENT ON FUNCTION private.stats_history_kept() IS 'How long the refresh runs (private.refresh_runs) and pg_crons runs of this projects jobs are kept. The one definition the refresh, the pruning and the tests read.';
+COMMENT ON FUNCTION private.stats_history_kept() IS 'How long the refresh runs (private.refresh_runs) and pg_cron''s runs of this project''s jobs are kept. The one definition the refresh and the pruning read.';
 
 REVOKE ALL ON FUNCTION private.stats_history_kept() FROM PUBLIC;
 
