@@ -5,8 +5,8 @@
 -- fires them); docs/write-path.md lists, per statement, what each guarantees and relies on.
 -- Functions they, the policies and the check of recorded_at call: the row security helpers
 -- (10_functions_row_security.sql); the write guards and the named rules
--- (11_functions_write_guards.sql); the
--- dirty-key log (14_functions_dirty_key_log_and_exact_api.sql); the closed years
+-- (11_functions_write_guards.sql); the dirty-key log
+-- (14_functions_dirty_key_log_and_exact_api.sql); the closed years
 -- (15_functions_bufdir_and_closed_years.sql). What counts of it: private.counted_activities
 -- (40_counting_rule_and_plain_views.sql).
 
