@@ -3,6 +3,8 @@
 The cluster's superuser is supabase_admin; migrations run as `postgres`, which is not a
 superuser and holds what Supabase's image grants it (tests/sql/hosted_supabase.sql); pg_cron is
 enabled the way Supabase's dashboard does it (tests/sql/hosted_supabase_enable_pg_cron.sql).
+The schema realtime is made as the Realtime server makes it, and postgres may manage the policies
+of realtime.messages as supautils' policy_grants let it (tests/sql/hosted_supabase_policy_grants.sql).
 The CLI connects over TCP with a password, as it would to a hosted project. scripts/install
 puts the pinned CLI in .tools; without it these tests fail, they never skip.
 """
@@ -18,6 +20,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -87,6 +90,8 @@ def hosted() -> Iterator[HostedSupabase]:
     with throwaway_cluster(superuser="supabase_admin", tcp=True) as cluster:
         hosted = HostedSupabase(cluster, password)
         hosted.run_as_admin((SQL_DIR / "hosted_supabase.sql").read_text())
+        hosted.run_as_admin(resources.files("peerstats").joinpath("sql/realtime_schema.sql").read_text())
+        hosted.run_as_admin((SQL_DIR / "hosted_supabase_policy_grants.sql").read_text())
         hosted.run_as_admin(sql.SQL("alter role postgres password {}").format(sql.Literal(password)).as_string())
         yield hosted
 
@@ -294,3 +299,22 @@ def test_status_health_and_the_history_pruning_work_as_postgres(deployed):
     with database.connect(hosted.postgres_url) as conn:
         assert conn.execute(f"select return_message, count(*) from cron.job_run_details where jobid in {ours} "
                             "and return_message like '%% days' group by 1").fetchall() == [("6 days", 3)]
+
+
+def test_postgres_manages_the_policies_of_realtime_messages_and_nothing_else_of_it(deployed):
+    """The push made peerstats's policies on realtime.messages, a table of supabase_realtime_admin,
+    as postgres: supautils' policy grants let it do that and no more."""
+    hosted = deployed
+    with database.connect(hosted.postgres_url) as conn:
+        assert {name for (name,) in conn.execute(
+            "select policyname from pg_policies where schemaname = 'realtime' and tablename = 'messages'")} == {
+            "coordinators receive their chapters' stats broadcasts",
+            "stats topics are for their chapters' coordinators only",
+            "anon receives no stats topic", "no API role sends on a stats topic"}
+        assert conn.execute("select pg_get_userbyid(relowner), pg_has_role('postgres', relowner, 'MEMBER')"
+                            " from pg_class where oid = 'realtime.messages'::regclass").fetchone() == (
+            "supabase_realtime_admin", False)
+        with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("alter table realtime.messages add column smuggled integer")
+        with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("alter table realtime.messages disable row level security")
