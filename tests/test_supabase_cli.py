@@ -18,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -31,6 +32,8 @@ from peerstats import database
 from peerstats.cluster import Cluster, throwaway_cluster
 from peerstats.migrations import Runner, discover
 from peerstats.postgrest import request
+from peerstats.realtime.authorization import Context, may_join
+from peerstats.realtime.partitions import create_partitions
 
 REPO = Path(__file__).resolve().parents[1]
 SUPABASE_CLI = REPO / ".tools" / "node_modules" / ".bin" / "supabase"
@@ -318,3 +321,32 @@ def test_postgres_manages_the_policies_of_realtime_messages_and_nothing_else_of_
             conn.execute("alter table realtime.messages add column smuggled integer")
         with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
             conn.execute("alter table realtime.messages disable row level security")
+
+
+def test_realtime_authorizes_joins_there_as_the_server_does(deployed):
+    """Realtime connects as supabase_admin and runs its probe: on the Supabase-shaped database
+    a coordinator joins their chapter's topic, a mentor of it does not, and a write by the
+    mentor through the API sends its broadcast."""
+    hosted = deployed
+    coordinator, mentor, chapter, peer_mentor = (str(uuid.uuid4()) for _ in range(4))
+    with database.connect(hosted.admin_url) as admin:
+        create_partitions(admin)
+        admin.execute("insert into auth.users (id, email) values (%s, 'rt.coordinator@hosted.test'),"
+                      " (%s, 'rt.mentor@hosted.test')", (coordinator, mentor))
+        admin.execute("insert into public.chapters (id, name) values (%s, 'Hosted realtime chapter')", (chapter,))
+        admin.execute("insert into public.activity_types (code, label, counts_in_stats)"
+                      " values ('hosted_rt_visit', 'Hosted realtime visit', true)")
+        admin.execute("insert into public.coordinator_chapters (user_id, chapter_id) values (%s, %s)",
+                      (coordinator, chapter))
+        admin.execute("insert into public.peer_mentors (id, user_id, chapter_id, full_name)"
+                      " values (%s, %s, %s, 'Hosted Mentor')", (peer_mentor, mentor, chapter))
+        topic = f"stats:chapter:{chapter}"
+        assert may_join(admin, Context(topic, {"role": "authenticated", "sub": coordinator}))
+        assert not may_join(admin, Context(topic, {"role": "authenticated", "sub": mentor}))
+        assert not may_join(admin, Context(topic, {"role": "anon"}))
+    with database.connect(hosted.postgres_url) as conn:
+        request(conn, "authenticated", "insert into public.activities (peer_mentor_id, chapter_id, activity_type,"
+                " recorded_at, duration_minutes) values (%s, %s, 'hosted_rt_visit', now(), 30)", (peer_mentor, chapter),
+                user_id=mentor, read_only=False)
+        assert conn.execute("select event, private from realtime.messages where topic = %s",
+                            (topic,)).fetchall() == [("stats_changed", True)]
