@@ -15,8 +15,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from psycopg import IsolationLevel
 
-from peerstats import seed
+from peerstats import database, seed
 from peerstats.postgrest import request
 from peerstats.realtime.partitions import create_partitions
 from test_exact_stats import seeded  # noqa: F401 (a fixture)
@@ -88,6 +89,18 @@ def test_a_transaction_sends_one_message_per_chapter_it_changed_naming_its_days(
         assert set(payload) == PAYLOAD_KEYS
         assert payload["chapter_id"] == chapter and payload["more"] is False
         assert payload["days"] == [day.isoformat() for day in sorted(chapter_days, reverse=True)]
+
+
+@pytest.mark.parametrize("level", [IsolationLevel.READ_COMMITTED, IsolationLevel.REPEATABLE_READ,
+                                   IsolationLevel.SERIALIZABLE])
+def test_a_write_through_the_api_sends_its_message_at_every_isolation_level(seeded, conn, db_url, realtime_ready,
+                                                                              level):
+    mentor, chapter, user = next(row for row in mentors_by_chapter(conn, 6) if row[2])
+    with database.connect(db_url) as writer:
+        writer.isolation_level = level
+        request(writer, "authenticated", INSERT, (mentor, chapter, type_code(conn, True), utc_noon(this_year_days(1)[0])),
+                user_id=user, read_only=False)
+    assert topics(conn) == [topic_of(chapter)]
 
 
 def test_a_rolled_back_transaction_or_savepoint_sends_nothing(seeded, conn, realtime_ready):
