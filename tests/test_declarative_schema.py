@@ -163,8 +163,8 @@ def test_a_drift_of_one_object_is_a_difference_naming_it(db_url, both_builds):
 
 
 def top_level_statements(text: str) -> list[str]:
-    """A SQL file's statements, split at the semicolons outside quotes, dollar quotes and
-    comments, each without its leading comment lines."""
+    """A SQL file's statements, split at the semicolons outside quotes, quoted names, dollar
+    quotes and comments, each without its leading comment lines."""
     statements, start, index = [], 0, 0
     while index < len(text):
         if text.startswith("--", index):
@@ -173,6 +173,8 @@ def top_level_statements(text: str) -> list[str]:
             index = text.find("'", index + 1) + 1
             while text.startswith("'", index):  # a doubled quote inside the string
                 index = text.find("'", index + 1) + 1
+        elif text[index] == '"':  # a quoted name, which may hold a quote or a semicolon
+            index = text.find('"', index + 1) + 1
         elif (tag := re.match(r"\$\w*\$", text[index:])) is not None:
             index = text.index(tag.group(), index + len(tag.group())) + len(tag.group())
         elif text[index] == ";":
@@ -206,7 +208,7 @@ RELATION_OF_STATEMENT = [
     re.compile(r"^alter (?:table|view|materialized view) (?:only )?([\w.]+)"),
     re.compile(r"^create (?:unique )?index \w+ on (?:only )?([\w.]+)"),
     re.compile(r"^create statistics [\w.]+ .* from ([\w.]+)$"),
-    re.compile(r"^create (?:policy|trigger) \w+ .*? on ([\w.]+)"),
+    re.compile(r'^create (?:policy|(?:constraint )?trigger) (?:\w+|"[^"]*") (?:.*? )?on ([\w.]+)'),
     re.compile(r"^comment on (?:table|view|materialized view) ([\w.]+) is"),
     re.compile(r"^comment on column ([\w]+\.[\w]+)\.\w+ is"),
     re.compile(r"^comment on (?:policy|trigger|constraint) \w+ on ([\w.]+) is"),

@@ -34,7 +34,7 @@ COMMENT ON FUNCTION private.caller_sees_chapter(chapter uuid) IS 'Whether the ca
 
 REVOKE ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) FROM PUBLIC;
 
--- The Realtime policies on realtime.messages call it as the caller (55_realtime_broadcasts_and_channel_authorization).
+-- The Realtime policies on realtime.messages call it as the caller (70_realtime_messages.sql).
 GRANT ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) TO authenticated;
 
 -- The threshold refresh counts what makes reads slow. A read of a chapter recomputes each of

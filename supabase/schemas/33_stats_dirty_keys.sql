@@ -1,6 +1,8 @@
 -- private.stats_dirty_keys: the dirty-key log. Written by the triggers of public.activities and
 -- public.activity_types with the functions of 14_functions_dirty_key_log_and_exact_api.sql;
 -- read by the exact API there; emptied by public.refresh_stats_views() (13_functions_refresh.sql).
+-- Its constraint trigger sends the Realtime broadcasts at commit
+-- (private.broadcast_changed_chapter(), 17_functions_realtime_broadcasts.sql).
 
 -- One row per (key, transaction) whose figures a committed or running transaction may have
 -- changed: a transaction of many statements (the seeder's chunks, an import in batches) logs
@@ -23,6 +25,10 @@ CREATE UNIQUE INDEX stats_dirty_keys_chapter ON private.stats_dirty_keys USING b
 
 CREATE INDEX stats_dirty_keys_mentor ON private.stats_dirty_keys USING btree (peer_mentor_id);
 
+-- The commit-time trigger reads the days its own transaction logged for a chapter; led by the
+-- chapter, the log's index would walk every entry of the chapter to find them.
+create index stats_dirty_keys_transaction on private.stats_dirty_keys using btree (xid, chapter_id, bucket_date);
+
 COMMENT ON TABLE private.stats_dirty_keys IS 'Operational log: keys (chapter, mentor, UTC day) whose statistics changed since the last refresh, with the writing transaction; its down script folds them into the materialized views before dropping it. Written by triggers on activities and activity_types; emptied by public.refresh_stats_views() of the entries it folded into the materialized views.';
 
 COMMENT ON COLUMN private.stats_dirty_keys.logged_at IS 'When the writing transaction began: the age of the change the entry stands for.';
@@ -34,3 +40,8 @@ GRANT SELECT ON TABLE private.stats_dirty_keys TO service_role;
 -- Who reads the log (service_role, which bypasses row security anyway), stated so row security
 -- on it is not "enabled without a policy" (Supabase lint 0008).
 CREATE POLICY stats_dirty_keys_read_by_service_role ON private.stats_dirty_keys FOR SELECT TO service_role USING (true);
+
+create constraint trigger stats_dirty_keys_broadcast
+after insert on private.stats_dirty_keys
+deferrable initially deferred
+for each row execute function private.broadcast_changed_chapter();
