@@ -234,3 +234,21 @@ def test_each_table_is_defined_in_one_file():
                     break
     assert {"public.activities", "private.stats_dirty_keys", "private.mv_chapter_stats"} <= files_of.keys()
     assert {relation: files for relation, files in files_of.items() if len(files) > 1} == {}
+
+
+def test_a_tables_triggers_are_written_in_firing_order():
+    """Read top to bottom, a table's file lists its triggers as PostgreSQL fires them (before
+    statement, before row, after row, after statement; by name within each), as
+    docs/write-path.md does."""
+    stages = ("before statement", "before row", "after row", "after statement")
+    seen = 0
+    for path in SCHEMA_FILES:
+        triggers = []
+        for statement in top_level_statements(path.read_text()):
+            flat = " ".join(statement.lower().split())
+            if (trigger := re.match(r"^create (?:constraint )?trigger (\w+) (before|after) ", flat)) is not None:
+                level = "row" if " for each row " in flat else "statement"
+                triggers.append((stages.index(f"{trigger.group(2)} {level}"), trigger.group(1).encode()))
+        assert triggers == sorted(triggers), path.name
+        seen += len(triggers)
+    assert seen >= 20

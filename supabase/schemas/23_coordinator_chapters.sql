@@ -34,6 +34,7 @@ GRANT SELECT ON TABLE public.coordinator_chapters TO authenticated;
 
 CREATE POLICY coordinator_chapters_select ON public.coordinator_chapters FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
+CREATE TRIGGER coordinator_chapter_limit AFTER INSERT OR DELETE OR UPDATE ON public.coordinator_chapters FOR EACH ROW EXECUTE FUNCTION private.enforce_coordinator_chapter_limit();
+
 CREATE TRIGGER coordinator_chapter_counts_truncate AFTER TRUNCATE ON public.coordinator_chapters FOR EACH STATEMENT EXECUTE FUNCTION private.reset_coordinator_chapter_counts();
 
-CREATE TRIGGER coordinator_chapter_limit AFTER INSERT OR DELETE OR UPDATE ON public.coordinator_chapters FOR EACH ROW EXECUTE FUNCTION private.enforce_coordinator_chapter_limit();

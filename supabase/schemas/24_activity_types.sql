@@ -1,6 +1,6 @@
 -- public.activity_types: the kinds of activity and whether each counts in the statistics.
--- Triggers in firing order (BEFORE, then AFTER; by name within each, as PostgreSQL fires
--- them; docs/write-path.md says what each guarantees). Functions they call:
+-- Triggers in firing order (before statement, before row, after row, after statement; by name
+-- within each, as PostgreSQL fires them; docs/write-path.md says what each guarantees). Functions they call:
 -- private.lock_activities_for_type_changes(), private.touch_updated_at()
 -- (11_functions_write_guards.sql); private.refuse_type_changes_in_closed_years()
 -- (15_functions_bufdir_and_closed_years.sql); private.log_retyped_activities()

@@ -1,8 +1,9 @@
 -- public.activities: every registered activity, the table the statistics count; with its
 -- indexes, planner statistics, row security and the whole write path.
 --
--- The triggers are in firing order (BEFORE, then AFTER; by name within each, as PostgreSQL
--- fires them); docs/write-path.md lists, per statement, what each guarantees and relies on.
+-- The triggers are in firing order (before statement, before row, after row, after statement;
+-- by name within each, as PostgreSQL fires them); docs/write-path.md lists, per statement,
+-- what each guarantees and relies on.
 -- Functions they, the policies and the check of recorded_at call: the row security helpers
 -- (10_functions_row_security.sql); the write guards and the named rules
 -- (11_functions_write_guards.sql); the dirty-key log
