@@ -6,20 +6,26 @@ when their token expires or loses its read permission, and the daily partitions 
 first join and dropped after 72 hours by the Janitor.
 
 Each test runs on a database of its own with only Supabase's pieces (the schema realtime among
-them) and policies of its own on topics no migration knows; clients are raw WebSockets here (the
-official clients are in test_realtime_clients.py).
+them) and policies of its own on topics no migration knows. Most clients are raw WebSockets;
+the last tests connect the official clients unchanged: supabase-py's `realtime` (serializer
+1.0.0) and @supabase/realtime-js in Node (2.0.0, binary broadcast frames).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import os
 import secrets
 import struct
+import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -325,3 +331,54 @@ def test_partitions_are_made_at_the_first_join_and_the_janitor_drops_those_past_
         assert f"messages_{old:%Y_%m_%d}" not in partitions(conn)
         assert len(partitions(conn)) == 5
         client.close()
+
+
+def test_the_official_python_client_receives_a_broadcast_from_a_committed_write(server, realtime_db):
+    mine = f"model-test:{ALLOWED_USER}"
+
+    async def scenario() -> tuple[list, list, dict]:
+        client = AsyncRealtimeClient(server.url, token("anon", None), auto_reconnect=False, max_retries=1)
+        await client.set_auth(token())
+        received: asyncio.Queue = asyncio.Queue()
+        states: list = []
+        channel = client.channel(mine, {"config": {"private": True}})
+        channel.on_broadcast("changed", received.put_nowait)
+        await channel.subscribe(lambda state, error: states.append(state))
+        # Someone else's channel: refused, with the server's reason.
+        refused: list = []
+        await client.channel(f"model-test:{OTHER_USER}", {"config": {"private": True}}).subscribe(
+            lambda state, error: refused.append((state, str(error))))
+        await asyncio.to_thread(send_from_database, realtime_db, (mine, {"n": 1}), commit=False)
+        await asyncio.to_thread(send_from_database, realtime_db, (mine, {"n": 2}))
+        payload = await asyncio.wait_for(received.get(), 10)
+        await client.close()
+        return states, refused, payload
+
+    states, refused, payload = asyncio.run(scenario())
+    assert states == [RealtimeSubscribeStates.SUBSCRIBED]
+    assert refused[0][0] == RealtimeSubscribeStates.CHANNEL_ERROR
+    assert "You do not have permissions to read from this Channel topic" in refused[0][1]
+    assert payload["event"] == "changed" and payload["payload"]["n"] == 2  # not the rolled-back 1
+    assert payload["meta"]["id"] == payload["payload"]["id"]
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def test_realtime_js_in_node_receives_a_broadcast_from_a_committed_write(server, realtime_db):
+    mine = f"model-test:{ALLOWED_USER}"
+    node = subprocess.Popen(
+        ["node", str(REPOSITORY / "tests" / "js" / "receive_broadcast.cjs"), server.url, token("anon", None), token(),
+         mine], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NODE_PATH": str(REPOSITORY / ".tools" / "node_modules")})
+    try:
+        assert json.loads(node.stdout.readline()) == {"status": "SUBSCRIBED", "error": None}
+        send_from_database(realtime_db, (mine, {"n": 1}), commit=False)
+        send_from_database(realtime_db, (mine, {"n": 2}))
+        received = json.loads(node.stdout.readline())
+        assert node.wait(timeout=20) == 0, node.stderr.read()
+    finally:
+        node.kill()
+    message = received["broadcast"]
+    assert message["type"] == "broadcast" and message["event"] == "changed"
+    assert message["payload"]["n"] == 2 and message["meta"]["id"] == message["payload"]["id"]
