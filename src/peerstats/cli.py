@@ -20,6 +20,7 @@ from peerstats import demo as demonstration
 from peerstats import report as coordinator_report
 from peerstats import seed as seeding
 from peerstats import verify as verification
+from peerstats import watch as live_view
 from peerstats import xlsx_export
 from peerstats.cluster import Cluster, default_home
 from peerstats.confirm import confirm_loss
@@ -354,6 +355,31 @@ def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: p
         return
     console.print(f"wrote {output.resolve()}", soft_wrap=True)
     console.print(coordinator_report.describe(written), highlight=False)
+
+
+@app.command("watch")
+@click.option("--coordinator", "coordinator_id", type=click.UUID, required=True, metavar="USER_ID",
+              help="The coordinator's user id (auth.users): the view shows their chapters.")
+@click.option("--realtime-url", metavar="URL",
+              help="Hosted Supabase: the project's Realtime URL (https://<ref>.supabase.co/realtime/v1). "
+                   "Without it, a model of the Realtime server runs here on the database.")
+@click.option("--jwt", metavar="TOKEN", help="With --realtime-url: the coordinator's access token.")
+@click.option("--apikey", metavar="KEY", help="With --realtime-url: the project's anon key  [default: --jwt].")
+@click.pass_context
+def watch(ctx: click.Context, coordinator_id: uuid.UUID, realtime_url: Optional[str], jwt: Optional[str],
+          apikey: Optional[str]) -> None:
+    """A live view of a coordinator's chapters, read again through the API on each broadcast.
+
+    Per chapter: activities and hours of the last 12 months, this week and today (UTC), and when
+    a broadcast last said it changed. It subscribes to the private Realtime channel
+    stats:chapter:<id> of each chapter and reads again, as the coordinator, once per burst of
+    broadcasts; nothing is read while nothing changes. Ctrl-C ends it.
+    """
+    if realtime_url is None and (jwt or apikey):
+        raise click.UsageError("--jwt and --apikey go with --realtime-url")
+    if realtime_url is not None and jwt is None:
+        raise click.UsageError("--realtime-url needs --jwt, the coordinator's access token")
+    live_view.run(url_of(ctx), coordinator_id, console, realtime_url=realtime_url, jwt=jwt, apikey=apikey)
 
 
 @app.group("bench", invoke_without_command=True)

@@ -272,6 +272,10 @@ class RealtimeServer:
         except JoinRefused as refused:
             connection.send(phoenix.reply(message, "error", {"reason": str(refused)}, vsn))
             return
+        except Exception as failed:  # noqa: BLE001 - the join's rescue clause, as the server's
+            log.exception("UnknownErrorOnChannel")
+            connection.send(phoenix.reply(message, "error", {"reason": f"UnknownErrorOnChannel: {failed}"}, vsn))
+            return
         connection.channels[message.topic] = channel
         self._schedule_confirm_token(channel)
         connection.send(phoenix.reply(message, "ok", {"postgres_changes": []}, vsn))
