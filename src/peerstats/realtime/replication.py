@@ -18,38 +18,31 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 
 import psycopg
 
 PUBLICATION = "supabase_realtime_messages_publication"
 SLOT_PREFIX = "supabase_realtime_messages_replication_slot_"
-# Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
-POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
 class CommittedRow:
-    """One row inserted into a partition of realtime.messages, with its transaction's commit time."""
+    """One row inserted into a partition of realtime.messages, its values as text."""
 
     values: dict[str, str | None]
-    committed_at: datetime
 
 
 @dataclass
 class PgOutputDecoder:
-    """Decodes pgoutput protocol version 1 messages (Begin, Relation, Insert, Commit); the rest
-    (Update, Delete, Truncate, Type, Origin) are skipped, as the server skips them."""
+    """Decodes the pgoutput protocol version 1 messages that matter, Relation and Insert; the
+    rest (Begin, Commit, Update, Delete, Truncate, Type, Origin) are skipped, as the server
+    skips all but Begin and Commit, which only frame the transaction here."""
 
     relations: dict[int, tuple[str, str, list[str]]] = field(default_factory=dict)
-    commit_time: datetime | None = None
 
     def decode(self, data: bytes) -> CommittedRow | None:
         kind = data[:1]
-        if kind == b"B":
-            _final_lsn, micros, _xid = struct.unpack_from("!QqI", data, 1)
-            self.commit_time = POSTGRES_EPOCH + timedelta(microseconds=micros)
-        elif kind == b"R":
+        if kind == b"R":
             relation_id, = struct.unpack_from("!I", data, 1)
             offset = 5
             namespace, offset = _string(data, offset)
@@ -71,8 +64,7 @@ class PgOutputDecoder:
             if namespace != "realtime" or not name.startswith("messages"):
                 return None
             values = _tuple_data(data, 6)  # after kind, relation id and the 'N' of a new tuple
-            assert self.commit_time is not None, "an Insert outside a transaction"
-            return CommittedRow(dict(zip(columns, values)), self.commit_time)
+            return CommittedRow(dict(zip(columns, values)))
         return None
 
 

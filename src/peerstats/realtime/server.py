@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -111,27 +111,13 @@ class Connection:
                 return
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One broadcast from the database the model delivered: for measuring commit → delivery."""
-
-    topic: str
-    event: str
-    payload: Any
-    committed_at: datetime
-    delivered_at: datetime
-    channels: int
-
-
 class RealtimeServer:
     def __init__(self, db_url: str, jwt_secret: str, *, host: str = "127.0.0.1", port: int = 0,
-                 janitor_interval_s: float = JANITOR_INTERVAL_S,
-                 on_delivery: Callable[[Delivery], None] | None = None) -> None:
+                 janitor_interval_s: float = JANITOR_INTERVAL_S) -> None:
         self.db_url = db_url
         self.jwt_secret = jwt_secret
         self.host, self.port = host, port
         self.janitor_interval_s = janitor_interval_s
-        self.on_delivery = on_delivery
         self.connections: set[Connection] = set()
         self._tenant_lock = asyncio.Lock()
         self._tenant_connected = False
@@ -466,9 +452,6 @@ class RealtimeServer:
         broadcast = UserBroadcast(topic, values["event"], body, json_encoded, {"id": values["id"]})
         for channel in channels:
             channel.connection.send(phoenix.encode_user_broadcast(broadcast, channel.connection.vsn))
-        if self.on_delivery is not None:
-            self.on_delivery(Delivery(values["topic"], values["event"], json.loads(body) if json_encoded else body,
-                                      row.committed_at, datetime.now(timezone.utc), len(channels)))
 
     # --- broadcasts from clients -----------------------------------------------------------------
 
@@ -518,7 +501,6 @@ def json_response(status: int, error: str) -> Response:
 @dataclass(frozen=True)
 class RunningServer:
     server: RealtimeServer
-    loop: asyncio.AbstractEventLoop
 
     @property
     def url(self) -> str:
@@ -535,7 +517,7 @@ def serve_in_thread(db_url: str, jwt_secret: str, **options: Any) -> Iterator[Ru
     thread.start()
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=30)
     try:
-        yield RunningServer(server, loop)
+        yield RunningServer(server)
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)

@@ -11,10 +11,8 @@ below carries both of the server's texts.
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -98,13 +96,3 @@ def token_for(secret: str, role: str, user_id: str | None = None, *, lifetime_s:
     if user_id is not None:
         claims.update(sub=str(user_id), aud="authenticated")
     return sign(secret, claims)
-
-
-def local_secret(home: Path) -> str:
-    """The embedded cluster's JWT secret, made on first use, readable by its owner only."""
-    path = home / "jwt-secret"
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48))
-    return path.read_text().strip()
