@@ -209,14 +209,20 @@ class RealtimeServer:
             # Phoenix.Socket: a message to a topic this socket has not joined.
             connection.send(phoenix.reply(message, "error", {"reason": "unmatched topic"}, vsn))
             return
-        if message.event == "phx_leave":
-            self._close(channel, reply_to=message)
-        elif message.event == "access_token":
-            await self._refresh_token(channel, (message.payload or {}).get("access_token"))
-        elif message.event == "broadcast":
-            await self._client_broadcast(channel, message, user_broadcast)
-        else:
-            log.info("unexpected message from client of type %s", message.event)
+        try:
+            if message.event == "phx_leave":
+                self._close(channel, reply_to=message)
+            elif message.event == "access_token" and isinstance(message.payload, dict):
+                await self._refresh_token(channel, message.payload.get("access_token"))
+            elif message.event == "broadcast":
+                await self._client_broadcast(channel, message, user_broadcast)
+            else:
+                log.info("unexpected message from client of type %s", message.event)
+        except Exception:  # noqa: BLE001 - a channel that crashes, as Phoenix reports it
+            log.exception("the channel %s crashed", channel.topic)
+            self._forget(channel)
+            connection.send(phoenix.encode(Message(channel.topic, "phx_error", {}, channel.join_ref, channel.join_ref),
+                                           vsn))
 
     # --- join ----------------------------------------------------------------------------------
 
