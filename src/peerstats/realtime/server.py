@@ -33,19 +33,17 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
-from psycopg import errors
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from peerstats.realtime import partitions, phoenix, replication, tokens
+from peerstats.realtime import authorization, partitions, phoenix, replication, tokens
 from peerstats.realtime.phoenix import Message, UserBroadcast
 
 log = logging.getLogger(__name__)
@@ -58,12 +56,6 @@ JANITOR_INTERVAL_S = 4 * 3600
 MAX_PAYLOAD_BYTES = 3000 * 1000 + 500
 # How often the replication slot is read: the delay polling adds to a delivery, at most.
 POLL_INTERVAL_S = 0.02
-
-SET_CONFIG = (
-    "select set_config('role', %s, true), set_config('realtime.topic', %s, true),"
-    " set_config('request.jwt.claims', %s, true), set_config('request.jwt.claim.sub', %s, true),"
-    " set_config('request.jwt.claim.role', %s, true), set_config('request.headers', %s, true)")
-
 
 class MissingPartition(Exception):
     """The probe row found no partition of realtime.messages for now (check_violation)."""
@@ -336,51 +328,33 @@ class RealtimeServer:
             self._policy_conn = psycopg.connect(self.db_url, autocommit=True, application_name="realtime_model_authorization")
         return self._policy_conn
 
-    def _context(self, channel: Channel) -> tuple:
-        claims = channel.claims
-        return (claims.get("role"), channel.sub_topic, json.dumps(claims), claims.get("sub"), claims.get("role"),
-                json.dumps(channel.connection.headers))
+    @staticmethod
+    def _context(channel: Channel) -> authorization.Context:
+        return authorization.Context(channel.sub_topic, channel.claims, channel.connection.headers)
 
     def _read_check(self, channel: Channel) -> bool:
-        """Authorization.get_read_policies_for_connection for broadcast: a probe row inserted as
-        the server's own user, the JWT's role and claims set transaction-locally, the probe
-        selected under row security, all rolled back."""
-        probe = uuid.uuid4()
+        """The server's read check for broadcast (peerstats.realtime.authorization)."""
         with self._policy_lock:
-            conn = self._policy_connection()
             try:
-                with conn.transaction(force_rollback=True):
-                    now = datetime.now(timezone.utc).replace(tzinfo=None)
-                    try:
-                        conn.execute("insert into realtime.messages (id, topic, extension, inserted_at, updated_at)"
-                                     " values (%s, %s, 'broadcast', %s, %s)", (probe, channel.sub_topic, now, now))
-                    except errors.CheckViolation as missing:
-                        raise MissingPartition() from missing
-                    conn.execute(SET_CONFIG, self._context(channel))
-                    seen = conn.execute("select m0.id from realtime.messages as m0 where m0.id = any(%s)",
-                                        ([probe],)).fetchall()
-            except psycopg.Error as policy_error:
-                # rls_policy_error: reported to the client as unauthorized.
-                log.warning("read check failed: %s", policy_error)
+                return authorization.read_policies(self._policy_connection(), self._context(channel))["broadcast"]
+            except authorization.AuthorizationError as undecided:
+                if undecided.reason == "missing_partition":
+                    raise MissingPartition() from undecided
+                if undecided.reason == "query_canceled":
+                    raise JoinRefused(f"QueryCanceled: {undecided}") from undecided
+                # rls_policy_error: the server tells the client it is unauthorized.
+                log.warning("read check refused: %s", undecided)
                 return False
-            return bool(seen)
 
     def _write_check(self, channel: Channel) -> bool:
-        """Authorization.get_write_policies_for_connection for broadcast: the JWT's role and
-        claims set, then the probe inserted as that role in a savepoint, all rolled back."""
+        """The server's write check for broadcast, run on a client's first broadcast; a check
+        that cannot decide drops the broadcast, as the server does."""
         with self._policy_lock:
-            conn = self._policy_connection()
-            with conn.transaction(force_rollback=True):
-                conn.execute(SET_CONFIG, self._context(channel))
-                now = datetime.now(timezone.utc).replace(tzinfo=None)
-                try:
-                    with conn.transaction():
-                        conn.execute("insert into realtime.messages (id, topic, extension, inserted_at, updated_at)"
-                                     " values (%s, %s, 'broadcast', %s, %s)", (uuid.uuid4(), channel.sub_topic, now, now))
-                except psycopg.Error as refused:
-                    log.info("write check refused: %s", refused)
-                    return False
-            return True
+            try:
+                return authorization.write_policies(self._policy_connection(), self._context(channel))["broadcast"]
+            except authorization.AuthorizationError as undecided:
+                log.error("write check failed: %s", undecided)
+                return False
 
     # --- tenant connection: partitions, replication, janitor ----------------------------------------
 
@@ -464,11 +438,7 @@ class RealtimeServer:
     async def _client_broadcast(self, channel: Channel, message: Message, user_broadcast: UserBroadcast | None) -> None:
         if channel.private:
             if channel.broadcast_write is None:
-                try:
-                    channel.broadcast_write = await asyncio.to_thread(self._write_check, channel)
-                except psycopg.Error as failed:
-                    log.error("UnableToSetPolicies: %s", failed)
-                    return
+                channel.broadcast_write = await asyncio.to_thread(self._write_check, channel)
             if not channel.broadcast_write:
                 return  # dropped without a reply, as the server does
         for other in [c for connection in self.connections for c in connection.channels.values()]:
