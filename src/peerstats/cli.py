@@ -426,10 +426,15 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: 
 @click.pass_context
 def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: float,
                     output: Optional[pathlib.Path], as_json: bool) -> None:
-    """Time from a write's commit until the API shows it, while refreshes run back to back.
+    """Time from a write's commit until the API shows it, and until its Realtime broadcast arrives.
 
-    Runs on a throwaway cluster of its own, or on the database of --database-url, which it
-    migrates, seeds and writes to: give only a database you can throw away.
+    First the API: inserts at --rate while refreshes run back to back, each read back as the
+    coordinator. Then the broadcasts, through the model of the Realtime server: commit to
+    message at a subscriber at --rate over the chapters and in a burst into one chapter,
+    messages per transaction, and single-row insert throughput with the broadcast trigger on
+    and off in the same run. Runs on a throwaway cluster of its own, or on the database of
+    --database-url, which it migrates, seeds and writes to: give only a database you can
+    throw away.
     """
     result = freshness.run(ctx.find_root().obj, activities=activities, rate=rate, duration=duration,
                            progress=lambda step: console_for(as_json).print(f"[dim]{step}[/dim]"))
