@@ -382,3 +382,29 @@ def test_realtime_js_in_node_receives_a_broadcast_from_a_committed_write(server,
     message = received["broadcast"]
     assert message["type"] == "broadcast" and message["event"] == "changed"
     assert message["payload"]["n"] == 2 and message["meta"]["id"] == message["payload"]["id"]
+
+
+def test_the_projects_stats_topics_through_the_model_decide_each_role_as_specified(hand_checked, migrated):
+    """The migrations' policies on stats:chapter:<id>, through the model's joins: a coordinator of
+    A and B joins A, not C; a mentor and anon join nothing; service_role joins any; a malformed
+    topic or id is refused, not an error."""
+    coordinator_ab, anna = hand_checked.users["coord.ab@peerstats.test"], hand_checked.users["anna@peerstats.test"]
+    a, c = hand_checked.chapters["Chapter A"], hand_checked.chapters["Chapter C"]
+    with serve_in_thread(migrated, SECRET) as running:
+        client = Client(running, token("anon", None))
+        decisions = [
+            (f"stats:chapter:{a}", token(user_id=coordinator_ab), True),
+            (f"stats:chapter:{c}", token(user_id=coordinator_ab), False),
+            (f"stats:chapter:{a}", token(user_id=anna), False),
+            (f"stats:chapter:{a}", token("anon", None), False),
+            (f"stats:chapter:{c}", token("service_role", None), True),
+            ("stats:chapter:not-a-uuid", token(user_id=coordinator_ab), False),
+            (f"stats:chapter:{a}:extra", token(user_id=coordinator_ab), False),
+        ]
+        for topic, access_token, allowed in decisions:
+            reply = client.join(topic, access_token)
+            assert reply["status"] == ("ok" if allowed else "error"), (topic, reply)
+            if not allowed:
+                assert reply["response"]["reason"] == (
+                    f"Unauthorized: You do not have permissions to read from this Channel topic: {topic}")
+        client.close()
