@@ -140,7 +140,8 @@ def measure(url: str, coordinator_chapters: list[str], writer_of: dict[str, tupl
     # than 1,440 minutes.
     recorded_at = datetime.now(timezone.utc) - timedelta(days=1)
     with serve_in_thread(url, secret) as model, \
-            Subscriber(model.url, tokens.token_for(secret, "service_role"), coordinator_chapters).running() as subscriber, \
+            Subscriber(model.url, tokens.token_for(secret, "service_role"),
+                       coordinator_chapters).running() as subscriber, \
             database.connect(url, application_name="peerstats-bench-broadcast-writer") as writer:
 
         def write(chapter: str) -> float:
@@ -237,8 +238,8 @@ def throughput(url: str, chapters: list[str], writer_of: dict[str, tuple[str, st
                         chapter = chapters[i % len(chapters)]
                         mentor, user = writer_of[chapter]
                         recorded_at = now - timedelta(days=2 + i % 28)
-                        postgrest.request(writer, "authenticated", INSERT, (mentor, chapter, activity_type, recorded_at),
-                                          user_id=user, read_only=False)
+                        postgrest.request(writer, "authenticated", INSERT,
+                                          (mentor, chapter, activity_type, recorded_at), user_id=user, read_only=False)
                         i += 1
                     counts[enabled] += i
         finally:

@@ -100,7 +100,8 @@ def read_figures(conn: psycopg.Connection, coordinator_id: str, chapters: list[t
     start, end = months_window(today, 12)
     days = postgrest.request(
         conn, "authenticated", "select chapter_id::text, bucket_date, activity_count, total_hours"
-        " from public.activity_time_series where chapter_id = any (%s::uuid[]) and bucket_date >= %s and bucket_date < %s",
+        " from public.activity_time_series where chapter_id = any (%s::uuid[])"
+        " and bucket_date >= %s and bucket_date < %s",
         (chapter_ids, start, end), user_id=coordinator_id)
     totals: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(lambda: NOTHING))
     monday = week_start(today)

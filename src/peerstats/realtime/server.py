@@ -57,8 +57,13 @@ MAX_PAYLOAD_BYTES = 3000 * 1000 + 500
 # How often the replication slot is read: the delay polling adds to a delivery, at most.
 POLL_INTERVAL_S = 0.02
 
+
 class MissingPartition(Exception):
     """The probe row found no partition of realtime.messages for now (check_violation)."""
+
+
+class JoinRefused(Exception):
+    """A join the server refuses; the message is its reason."""
 
 
 @dataclass(eq=False)
@@ -225,7 +230,8 @@ class RealtimeServer:
             connection.send(phoenix.reply(message, "error", {"reason": "unmatched topic"}, vsn))
             return
         if message.topic == "realtime:":
-            connection.send(phoenix.reply(message, "error", {"reason": "TopicNameRequired: You must provide a topic name"}, vsn))
+            connection.send(phoenix.reply(message, "error",
+                                          {"reason": "TopicNameRequired: You must provide a topic name"}, vsn))
             return
         if message.topic in connection.channels:
             # Phoenix.Socket shuts a duplicate's channel down and forgets it first, unannounced.
@@ -295,7 +301,8 @@ class RealtimeServer:
             self._shut_down(channel, "Realtime was unable to connect to the project database")
             return
         if had_read and not channel.broadcast_read:
-            self._shut_down(channel, f"You no longer have permission to read from this Channel topic: {channel.sub_topic}")
+            self._shut_down(channel,
+                            f"You no longer have permission to read from this Channel topic: {channel.sub_topic}")
             return
         self._schedule_confirm_token(channel)
 
@@ -325,7 +332,8 @@ class RealtimeServer:
 
     def _policy_connection(self) -> psycopg.Connection:
         if self._policy_conn is None or self._policy_conn.closed:
-            self._policy_conn = psycopg.connect(self.db_url, autocommit=True, application_name="realtime_model_authorization")
+            self._policy_conn = psycopg.connect(self.db_url, autocommit=True,
+                                                application_name="realtime_model_authorization")
         return self._policy_conn
 
     @staticmethod
@@ -363,7 +371,8 @@ class RealtimeServer:
             if self._tenant_connected:
                 return
             await asyncio.to_thread(self.run_janitor)
-            self._replication_thread = threading.Thread(target=self._replicate, name="realtime-replication", daemon=True)
+            self._replication_thread = threading.Thread(target=self._replicate, name="realtime-replication",
+                                                        daemon=True)
             self._replication_thread.start()
             await asyncio.to_thread(self._replication_ready.wait)
             if self._replication_error is not None:
@@ -455,10 +464,6 @@ class RealtimeServer:
                 other.connection.send(phoenix.encode(Message(channel.topic, "broadcast", message.payload), vsn))
         if channel.ack:
             channel.connection.send(phoenix.reply(message, "ok", {}, channel.connection.vsn))
-
-
-class JoinRefused(Exception):
-    pass
 
 
 def truthy(value: Any) -> bool:
