@@ -38,13 +38,16 @@ SECRET = secrets.token_urlsafe(32)
 ALLOWED_USER = str(uuid.uuid4())
 OTHER_USER = str(uuid.uuid4())
 # Read: an authenticated user may join model-test:<their own id>, and anyone authenticated
-# model-test:open. Write: only on model-test:open. service_role bypasses row security.
+# model-test:open; presence only on model-test:presence-only. Write: only on model-test:open.
+# service_role bypasses row security.
 TEST_POLICIES = """
 create policy model_test_read on realtime.messages for select to authenticated
   using (realtime.topic() in ('model-test:' || auth.uid()::text, 'model-test:open')
          and extension = 'broadcast');
 create policy model_test_write on realtime.messages for insert to authenticated
   with check (realtime.topic() = 'model-test:open' and extension = 'broadcast');
+create policy model_test_presence on realtime.messages for select to authenticated
+  using (realtime.topic() = 'model-test:presence-only' and extension = 'presence');
 """
 
 
@@ -112,8 +115,10 @@ class Client:
             return {"join_ref": join_ref, "ref": ref, "topic": topic, "event": event, "payload": payload}
         return decoded
 
-    def join(self, topic: str, access_token: str | None = None, *, private: bool = True) -> dict:
-        payload: dict = {"config": {"broadcast": {"ack": False, "self": False}, "presence": {"key": "", "enabled": False},
+    def join(self, topic: str, access_token: str | None = None, *, private: bool = True,
+             presence: bool = False) -> dict:
+        payload: dict = {"config": {"broadcast": {"ack": False, "self": False},
+                                    "presence": {"key": "", "enabled": presence},
                                     "postgres_changes": [], "private": private}}
         if access_token is not None:
             payload["access_token"] = access_token
@@ -209,6 +214,9 @@ def test_private_joins_are_decided_by_the_policies_through_the_servers_probe(ser
             assert reply == {"status": "error", "response": {"reason": expected + topic}}, (topic, access_token)
     # A public channel needs no policy.
     assert client.join("model-test:nobody-may", token("anon", None), private=False)["status"] == "ok"
+    # A read of presence lets a join in too, when the join enables presence.
+    assert client.join("model-test:presence-only", token())["status"] == "error"
+    assert client.join("model-test:presence-only", token(), presence=True)["status"] == "ok"
     client.close()
     with database.connect(realtime_db) as conn:
         # Every probe row was rolled back.

@@ -19,7 +19,8 @@ What it does as the server does (supabase/realtime; the module names below are i
   kept; on a public one none; `self` and `ack` as configured.
 - Janitor: the partitions from yesterday to three days ahead, and those of days before 72 hours
   ago dropped, at connect and every `janitor_interval_s`.
-Not modelled: presence, Postgres Changes, replay, rate limits, many tenants.
+Not modelled: presence (beyond its read check at join), Postgres Changes, replay, rate limits,
+many tenants.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ class Channel:
     ack: bool
     access_token: str
     claims: dict[str, Any]
+    # Presence is not modelled, but a join that enables it is authorized on it too.
+    presence_enabled: bool = False
     broadcast_read: bool | None = None
+    presence_read: bool | None = None
     broadcast_write: bool | None = None
     confirm_timer: asyncio.TimerHandle | None = None
 
@@ -243,13 +247,14 @@ class RealtimeServer:
             access_token = connection.token
         channel = Channel(connection, message.topic, message.join_ref or message.ref, truthy(config.get("private")),
                           truthy(broadcast_config.get("self")), truthy(broadcast_config.get("ack")),
-                          access_token, {})
+                          access_token, {}, truthy((config.get("presence") or {}).get("enabled")))
         try:
             channel.claims = tokens.verify(access_token, self.jwt_secret)
             await self._connect_tenant()
             if channel.private:
-                channel.broadcast_read = await asyncio.to_thread(self._read_check, channel)
-                if not channel.broadcast_read:
+                await asyncio.to_thread(self._read_check, channel)
+                # The join needs a read of broadcast or of presence (maybe_assign_policies).
+                if not (channel.broadcast_read or channel.presence_read):
                     raise JoinRefused("Unauthorized: You do not have permissions to read from this Channel topic: "
                                       + channel.sub_topic)
         except tokens.TokenRefused as refused:
@@ -288,19 +293,19 @@ class RealtimeServer:
         if not isinstance(access_token, str) or access_token.startswith("sb_") or access_token == channel.access_token:
             return
         channel.access_token = access_token
-        had_read = channel.broadcast_read
+        had_read = (channel.broadcast_read, channel.presence_read)
         channel.broadcast_write = None
         try:
             channel.claims = tokens.verify(access_token, self.jwt_secret)
             if channel.private:
-                channel.broadcast_read = await asyncio.to_thread(self._read_check, channel)
+                await asyncio.to_thread(self._read_check, channel)
         except tokens.TokenRefused as refused:
             self._shut_down(channel, refused.shutdown_message)
             return
         except MissingPartition:
             self._shut_down(channel, "Realtime was unable to connect to the project database")
             return
-        if had_read and not channel.broadcast_read:
+        if (had_read[0] and not channel.broadcast_read) or (had_read[1] and not channel.presence_read):
             self._shut_down(channel,
                             f"You no longer have permission to read from this Channel topic: {channel.sub_topic}")
             return
@@ -340,11 +345,14 @@ class RealtimeServer:
     def _context(channel: Channel) -> authorization.Context:
         return authorization.Context(channel.sub_topic, channel.claims, channel.connection.headers)
 
-    def _read_check(self, channel: Channel) -> bool:
-        """The server's read check for broadcast (peerstats.realtime.authorization)."""
+    def _read_check(self, channel: Channel) -> None:
+        """The server's read check (peerstats.realtime.authorization), for broadcast and, when the
+        join enables it, presence; sets the channel's read permissions."""
         with self._policy_lock:
             try:
-                return authorization.read_policies(self._policy_connection(), self._context(channel))["broadcast"]
+                reads = authorization.read_policies(self._policy_connection(), self._context(channel),
+                                                    presence=channel.presence_enabled)
+                channel.broadcast_read, channel.presence_read = reads["broadcast"], reads.get("presence")
             except authorization.AuthorizationError as undecided:
                 if undecided.reason == "missing_partition":
                     raise MissingPartition() from undecided
@@ -352,7 +360,7 @@ class RealtimeServer:
                     raise JoinRefused(f"QueryCanceled: {undecided}") from undecided
                 # rls_policy_error: the server tells the client it is unauthorized.
                 log.warning("read check refused: %s", undecided)
-                return False
+                channel.broadcast_read, channel.presence_read = False, False
 
     def _write_check(self, channel: Channel) -> bool:
         """The server's write check for broadcast, run on a client's first broadcast; a check
