@@ -168,7 +168,7 @@ REVOKE ALL ON FUNCTION private.log_inserted_activities() FROM PUBLIC;
 -- A type that starts or stops counting changes the figures of every activity of that type
 -- (and of their duplicates): the switch's log, one entry per key and transaction. The lock
 -- that leaves no activity of the type unseen is the write guards'
--- private.lock_activities_for_type_changes (20_write_guards.sql).
+-- private.lock_activities_for_type_changes (11_functions_write_guards.sql).
 CREATE FUNCTION private.log_retyped_activities() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''

@@ -7,7 +7,7 @@
 create extension if not exists pg_cron with schema pg_catalog;
 
 -- Every hour, whatever happened: the views are then at most an hour old (the API is exact
--- regardless; the refresh keeps its reads fast, see 50_dirty_key_log_and_exact_api.sql).
+-- regardless; the refresh keeps its reads fast, see 14_functions_dirty_key_log_and_exact_api.sql).
 select cron.schedule('refresh-stats-views', '0 * * * *', 'select public.refresh_stats_views()');
 
 -- Every minute, a refresh only when the dirty-key log has grown past its threshold.
