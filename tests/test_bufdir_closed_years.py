@@ -14,6 +14,8 @@ from peerstats.postgrest import request
 from peerstats.refresh import refresh_stats_views
 from test_bufdir import assert_one_line_failure, peerstats, reference  # noqa: F401 (reference is a fixture)
 
+pytestmark = pytest.mark.every_postgresql
+
 A01 = "a0000000-0000-4000-8000-000000000001"  # Bergen 2024, Ada, visit, 90 min
 
 

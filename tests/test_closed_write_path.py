@@ -18,6 +18,8 @@ from peerstats import bufdir, database
 from peerstats.postgrest import request
 from peerstats.refresh import refresh_stats_views
 
+pytestmark = pytest.mark.every_postgresql
+
 A, B, C = (f"Chapter {letter}" for letter in "ABC")
 ACTIVITY = "00000000-0000-4000-8000-000000000{}"  # c01..c11, d01..d03
 INSERT = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes) "

@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from peerstats.cluster import Cluster
+from conftest import every_postgresql
+from peerstats.cluster import Cluster, debian_majors_with_pg_cron
 
 PEERSTATS = Path(sys.executable).parent / "peerstats"
 
@@ -72,7 +73,8 @@ def test_ensure_running_creates_then_reuses_and_stop_stops(fresh_home):
     assert settings["shared_preload_libraries"] == "pg_cron"
     assert settings["cron.database_name"] == "postgres"
     assert settings["listen_addresses"] == ""  # a Unix socket only, no TCP port
-    assert settings["server_version_num"].startswith("15")
+    # The major Debian installed with pg_cron (the highest where several are).
+    assert settings["server_version_num"][:2] == str(debian_majors_with_pg_cron()[-1])
     assert cron_version
 
     # A second call, even from another Cluster object, reuses the running server.
@@ -108,6 +110,9 @@ def test_local_commands_and_the_embedded_default(fresh_home):
 
     status = run_cli("local", "status", env=env)
     assert "state: running" in status.stdout and cluster.url in status.stdout
+    # Which PostgreSQL: the version of the server programs, and where they are.
+    major = debian_majors_with_pg_cron()[-1]
+    assert f"postgresql: {major}." in status.stdout and f"/usr/lib/postgresql/{major}/bin" in status.stdout
 
     stop = run_cli("local", "stop", env=env)
     assert stop.returncode == 0, stop.stderr
@@ -134,7 +139,7 @@ def test_missing_server_programs_give_one_line_and_a_non_zero_exit(fresh_home):
     result = run_cli("local", "start", env=cli_env(fresh_home, PEERSTATS_PG_BINDIR=str(fresh_home / "no-such-bin")))
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("peerstats: ")
-    assert "PostgreSQL 15 server programs not found" in result.stderr
+    assert f"PostgreSQL server programs not found in {fresh_home / 'no-such-bin'}" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -153,3 +158,25 @@ def test_commands_started_at_once_on_a_new_and_on_a_stopped_cluster_all_succeed(
         assert [r.returncode for r in results] == [0] * len(commands), (round_, [r.stderr for r in results])
         assert Cluster(fresh_home).is_running()
         assert run_cli("local", "stop", env=env).returncode == 0
+
+
+def test_pg_bindir_chooses_the_server_programs(fresh_home):
+    """PEERSTATS_PG_BINDIR wins over Debian's major, and `local status` names what it chose."""
+    other = every_postgresql()[-1]  # PostgreSQL 17: the tests' second tree, or Debian's own
+    status = run_cli("local", "status", env=cli_env(fresh_home, PEERSTATS_PG_BINDIR=str(other.bindir)))
+    assert status.returncode == 0, status.stderr
+    assert f"postgresql: {other.major}." in status.stdout and str(other.bindir) in status.stdout.replace("\n", "")
+
+
+def test_a_server_that_will_not_start_gives_its_reason_in_one_line(fresh_home):
+    """pg_ctl says only "Examine the log output"; the line says what the server logged, as it does
+    for a tree of server programs without pg_cron (PEERSTATS_PG_BINDIR at one)."""
+    cluster = Cluster(fresh_home)
+    cluster.ensure_running()
+    cluster.stop()
+    with open(cluster.data_dir / "postgresql.conf", "a") as settings:
+        settings.write("shared_preload_libraries = 'pg_cron, no_such_library'\n")
+    result = run_cli("local", "start", env=cli_env(fresh_home))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("peerstats: pg_ctl failed")
+    assert 'could not access file "no_such_library"' in result.stderr and str(cluster.log_file) in result.stderr

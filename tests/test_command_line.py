@@ -17,6 +17,7 @@ import pytest
 
 from conftest import migrate_afresh
 from peerstats import cli, database, migrations
+from peerstats.cluster import postgres_bindir, server_version
 from peerstats.seed import seed
 from readability import NARROW, assert_readable_at_80
 
@@ -288,4 +289,5 @@ def test_db_and_local_status_are_readable_at_80_columns_and_take_json(migrated, 
     monkeypatch.setenv("PEERSTATS_HOME", str(home))
     code, out, _ = run_in_process(monkeypatch, capfd, "local", "status", "--json")
     assert code == 0 and json.loads(out) == {
-        "home": str(home), "state": "not created yet", "url": f"postgresql://postgres@/postgres?host={home}/run&port=5432"}
+        "home": str(home), "state": "not created yet", "postgresql": server_version(postgres_bindir()),
+        "server_programs": str(postgres_bindir()), "url": f"postgresql://postgres@/postgres?host={home}/run&port=5432"}

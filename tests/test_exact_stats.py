@@ -17,6 +17,8 @@ from conftest import except_all_both_ways
 from peerstats.postgrest import request
 from peerstats.seed import seed
 
+pytestmark = pytest.mark.every_postgresql
+
 ENDPOINTS = {"activity_time_series": "v_activity_time_series", "chapter_stats": "v_chapter_stats",
              "peer_mentor_stats": "v_peer_mentor_stats"}
 
@@ -294,6 +296,7 @@ PLPGSQL_FUNCTIONS = [  # (function, the trigger's relation, its new and old tran
 ]
 
 
+@pytest.mark.needs_extension("plpgsql_check")
 def test_the_plpgsql_is_clean_under_plpgsql_check(migrated, conn):
     conn.execute("create extension if not exists plpgsql_check")
     try:

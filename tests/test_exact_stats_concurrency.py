@@ -15,6 +15,8 @@ from peerstats import database
 from test_exact_stats import differences, log_size, make_callers, peer_mentor_days_differences
 from peerstats.seed import seed
 
+pytestmark = pytest.mark.every_postgresql
+
 WRITERS = 4
 OPERATIONS_PER_WRITER = 1300
 # Writes that may meet a concurrent writer's row lock in another order, or a duplicate mark

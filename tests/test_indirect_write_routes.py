@@ -16,6 +16,7 @@ import threading
 import pytest
 from psycopg import errors
 
+from conftest import daily_bound
 from peerstats import bufdir, database
 from peerstats.errors import PeerstatsError
 from peerstats.migrations import Runner
@@ -394,37 +395,45 @@ def test_a_reassignment_names_only_a_mentor_the_coordinator_can_read(conn, world
     assert_figures_hold(conn)
 
 
-# --- 6. at most 1,440 counted minutes per mentor and UTC day ---------------------------------------
+# --- 6. at most the daily bound's counted minutes per mentor and UTC day ------------------------------
 
 MENTOR_DAY = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
               " select %s, %s, 'visit', '2024-04-10 00:00+00'::timestamptz + g * interval '1 hour', %s"
               " from generate_series(0, %s - 1) g")
 
 
-def test_a_mentor_registers_a_full_day_of_1440_minutes_and_not_one_more(conn, world):
+def test_a_mentor_registers_a_full_day_and_not_one_minute_more(conn, world):
+    bound = daily_bound(conn)
+    half = bound // 2
     bo, b = world.mentors["Bo"], world.chapters[B]
-    as_user(conn, world, "bo@peerstats.test", MENTOR_DAY, (bo, b, 720, 2))
-    over = f"peer mentor {bo} would have 1441 counted minutes on 2024-04-10"
+    as_user(conn, world, "bo@peerstats.test", MENTOR_DAY, (bo, b, half, 2))
+    assert 2 * half == bound
+    over = f"peer mentor {bo} would have {bound + 1} counted minutes on 2024-04-10"
     refused(conn, world, "bo@peerstats.test", MENTOR_DAY, (bo, b, 1, 1), errors.CheckViolation, over)
     # The same day's minutes in another chapter, a longer duration, a move into the day, an undelete.
     anna, a = world.mentors["Anna"], world.chapters[A]
-    as_user(conn, world, "anna@peerstats.test", MENTOR_DAY, (anna, world.chapters[C], 1000, 1))
+    as_user(conn, world, "anna@peerstats.test", MENTOR_DAY, (anna, world.chapters[C], bound - 440, 1))
     refused(conn, world, "anna@peerstats.test", MENTOR_DAY, (anna, a, 500, 1), errors.CheckViolation,
-            "would have 1500 counted minutes on 2024-04-10")
-    refused(conn, world, "bo@peerstats.test", "update public.activities set duration_minutes = 721 "
-            "where peer_mentor_id = %s and recorded_at = '2024-04-10 00:00+00'", (bo,), errors.CheckViolation, over)
+            f"would have {bound + 60} counted minutes on 2024-04-10")
+    refused(conn, world, "bo@peerstats.test", "update public.activities set duration_minutes = %s "
+            "where peer_mentor_id = %s and recorded_at = '2024-04-10 00:00+00'", (half + 1, bo),
+            errors.CheckViolation, over)
+    c03_minutes = conn.execute("select duration_minutes from public.activities where id = %s",
+                               (ACTIVITY.format("c03"),)).fetchone()[0]
     refused(conn, world, "bo@peerstats.test", "update public.activities set recorded_at = '2024-04-10 12:00+00' "
-            "where id = %s", (ACTIVITY.format("c03"),), errors.CheckViolation, "would have 1485 counted minutes")
+            "where id = %s", (ACTIVITY.format("c03"),), errors.CheckViolation,
+            f"would have {bound + c03_minutes} counted minutes")
     conn.execute("update public.activities set deleted_at = now() where peer_mentor_id = %s "
                  "and recorded_at = '2024-04-10 01:00+00'", (bo,))
-    as_user(conn, world, "bo@peerstats.test", MENTOR_DAY.replace("00:00+00", "05:00+00"), (bo, b, 700, 1))
+    as_user(conn, world, "bo@peerstats.test", MENTOR_DAY.replace("00:00+00", "05:00+00"), (bo, b, half - 20, 1))
     refused(conn, world, COORDINATOR_AB, "update public.activities set deleted_at = null where peer_mentor_id = %s "
-            "and recorded_at = '2024-04-10 01:00+00'", (bo,), errors.CheckViolation, "would have 2140 counted minutes")
-    # Twenty 1,440-minute rows of a type that does not count are no counted minutes; switching
-    # the type to counting would make them so.
+            "and recorded_at = '2024-04-10 01:00+00'", (bo,), errors.CheckViolation,
+            f"would have {bound - 20 + half} counted minutes")
+    # Twenty rows of a full day each, of a type that does not count, are no counted minutes;
+    # switching the type to counting would make them so.
     conn.execute("update public.activities set activity_type = 'admin' where peer_mentor_id = %s "
                  "and recorded_at >= '2024-04-10' and recorded_at < '2024-04-11'", (bo,))
-    as_user(conn, world, "bo@peerstats.test", MENTOR_DAY.replace("'visit'", "'admin'"), (bo, b, 1440, 20))
+    as_user(conn, world, "bo@peerstats.test", MENTOR_DAY.replace("'visit'", "'admin'"), (bo, b, bound, 20))
     with pytest.raises(errors.CheckViolation, match="would have .* counted minutes on 2024-04-10"):
         service(conn, "update public.activity_types set counts_in_stats = true where code = 'admin'")
     assert_figures_hold(conn)
@@ -467,13 +476,16 @@ def test_two_sessions_cannot_both_add_800_minutes_to_one_mentor_day(conn, world,
     assert_figures_hold(conn)
 
 
-def test_the_migration_refuses_to_apply_over_a_day_of_more_than_1440_minutes(conn, world):
+def test_the_migration_refuses_to_apply_over_a_day_past_the_daily_bound(conn, world):
     with Runner(conn) as runner:
         list(runner.down(steps_down_through(VERSION)))
-    conn.execute(MENTOR_DAY, (world.mentors["Bo"], world.chapters[B], 1000, 2))
-    with pytest.raises(PeerstatsError, match=f"{world.mentors['Bo']} on 2024-04-10: 2000 minutes"):
+    overfull = [id for (id,) in conn.execute(MENTOR_DAY + " returning id::text",
+                                             (world.mentors["Bo"], world.chapters[B], 1000, 2)).fetchall()]
+    with pytest.raises(PeerstatsError, match="1 mentor-day of open or reopened years has more than 1,440 counted "
+                       "minutes, 2 counted activities in all") as refusal:
         with Runner(conn) as runner:
             list(runner.up())
+    assert all(f"{id} (2024)" in str(refusal.value) for id in overfull)
     conn.execute("delete from public.activities where recorded_at >= '2024-04-10' and recorded_at < '2024-04-11'")
     with Runner(conn) as runner:
         assert VERSION in [m.version for m in runner.up()]

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cluster_on
 from peerstats import database
-from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
 from peerstats.migrations import RUNNER_LOCK_KEY, Runner, discover
+
+pytestmark = pytest.mark.every_postgresql
 
 PEERSTATS = Path(sys.executable).parent / "peerstats"
 BASE_TABLES = ("chapters", "peer_mentors", "activity_types", "activities", "coordinator_chapters")
@@ -99,9 +101,9 @@ def statistics_totals(conn) -> dict[str, tuple]:
 
 
 @pytest.fixture(scope="module")
-def empty_cluster_url():
+def empty_cluster_url(postgresql):
     """A new cluster that has never seen peerstats: no Supabase roles, no auth schema."""
-    with throwaway_cluster() as cluster:
+    with cluster_on(postgresql) as cluster:
         yield cluster.url
 
 

@@ -8,6 +8,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.every_postgresql
+
 PGTAP_DIR = Path(__file__).resolve().parents[1] / "supabase" / "tests"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import migrate_afresh
+from conftest import daily_bound, migrate_afresh
 from peerstats import database
 from peerstats.errors import PeerstatsError
 from peerstats.migrations import Runner
@@ -235,8 +235,12 @@ def test_a_database_without_the_schema_is_told_to_migrate(db_url):
 
 # 80,000 activities of 4 mentors over one year: about 55 a mentor and day on average.
 DENSE = dict(activities=80_000, chapters=2, mentors=4, years=1, until=UNTIL)
-# At 15 minutes, the shortest duration the seeder draws, this many rows pass 1,440.
-ROWS_THAT_PASS_A_DAY_AT_15_MINUTES = 1440 // 15 + 1
+
+
+def rows_that_pass_the_bound_at_15_minutes(conn) -> int:
+    """At 15 minutes, the shortest duration the seeder draws, this many rows of a day pass the bound."""
+    return daily_bound(conn) // 15 + 1
+
 
 MENTOR_DAYS = """
 with every_row as (
@@ -255,7 +259,7 @@ from every_row e left join counted c using (peer_mentor_id, day)
 @pytest.fixture(scope="module")
 def dense(db_url):
     """DENSE seeded once (seed 1), for the tests of the daily bound. Seed 1 leaves no mentor-day
-    at exactly 1,440 counted minutes (a cap times its rows can add up to that), so appending to
+    at exactly the bound's counted minutes (a cap times its rows can add up to that), so appending to
     it cuts rows rather than refusing; the refusal has its own test below."""
     migrate_afresh(db_url)
     with database.connect(db_url) as conn:
@@ -264,12 +268,13 @@ def dense(db_url):
         yield conn
 
 
-def test_a_dense_run_keeps_every_mentor_day_within_1440_minutes(dense):
+def test_a_dense_run_keeps_every_mentor_day_within_the_daily_bound(dense):
     rows, minutes, counted_minutes, shortest = dense.execute(MENTOR_DAYS).fetchone()
     # Days so full that durations as drawn (15 minutes or more) would break the bound...
-    assert rows >= ROWS_THAT_PASS_A_DAY_AT_15_MINUTES
-    # ...are cut to fit: every row of a mentor's day, counted or not, adds up to 1,440 at most.
-    assert shortest < 15 and minutes <= 1440 and counted_minutes <= 1440
+    assert rows >= rows_that_pass_the_bound_at_15_minutes(dense)
+    # ...are cut to fit: every row of a mentor's day, counted or not, adds up to the bound at most.
+    bound = daily_bound(dense)
+    assert shortest < 15 and minutes <= bound and counted_minutes <= bound
     assert dense.execute("select count(*) from public.activities").fetchone()[0] == 80_000
     # A cap keeps 5-minute steps where it is 5 or more, and a repeat keeps its original's duration.
     odd, mismatched = dense.execute(
@@ -283,28 +288,29 @@ def test_appending_to_full_days_cuts_the_new_rows_to_what_is_left(dense):
     # The same seed, so the same mentors: a tenth more rows onto the days the first run filled.
     seed(dense, seed=1, append=True, **(DENSE | {"activities": 8_000}))
     rows, _, counted_minutes, shortest = dense.execute(MENTOR_DAYS).fetchone()
-    assert rows > ROWS_THAT_PASS_A_DAY_AT_15_MINUTES and shortest < 5
-    assert counted_minutes <= 1440
+    assert rows > rows_that_pass_the_bound_at_15_minutes(dense) and shortest < 5
+    assert counted_minutes <= daily_bound(dense)
     assert dense.execute("select count(*), count(distinct id) from public.activities").fetchone() == (88_000, 88_000)
 
 
 def test_appending_to_days_without_a_minute_left_is_refused_before_writing(migrated, conn):
     assert peerstats(migrated, "seed", "--activities", "2000", "--chapters", "1", "--mentors", "1",
                      "--years", "1", "--no-refresh").returncode == 0
-    # Fill every day of the seeded span (and a little beyond) to exactly 1,440 counted minutes.
+    # Fill every day of the seeded span (and a little beyond) to exactly the bound's counted minutes.
     conn.execute("""
         insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)
-        select m.id, m.chapter_id, 'home_visit', d.day::timestamp at time zone 'UTC', 1440 - coalesce(c.minutes, 0)
+        select m.id, m.chapter_id, 'home_visit', d.day::timestamp at time zone 'UTC',
+               private.daily_bound_minutes() - coalesce(c.minutes, 0)
         from public.peer_mentors m
         cross join lateral (select current_date - g as day from generate_series(0, 400) g) d
         left join (select peer_mentor_id, (recorded_at at time zone 'UTC')::date as day,
                           sum(duration_minutes) as minutes
                    from private.counted_activities group by 1, 2) c
           on c.peer_mentor_id = m.id and c.day = d.day
-        where coalesce(c.minutes, 0) < 1440
+        where coalesce(c.minutes, 0) < private.daily_bound_minutes()
         """)
     before = conn.execute("select count(*) from public.activities").fetchone()[0]
     result = peerstats(migrated, "seed", "--activities", "2000", "--chapters", "1", "--mentors", "1",
                        "--years", "1", "--append", "--no-refresh")
-    assert_one_line_failure(result, "mentor-days cannot take", "1,440 counted minutes already")
+    assert_one_line_failure(result, "mentor-days cannot take", f"{daily_bound(conn):,} counted minutes already")
     assert conn.execute("select count(*) from public.activities").fetchone()[0] == before

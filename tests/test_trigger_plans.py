@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from conftest import daily_bound
 from peerstats import database, seed, verify
 from peerstats.postgrest import request
 
@@ -101,12 +102,12 @@ def test_the_daily_bound_reads_one_index_in_a_load_analyze_has_not_seen(migrated
                                                 "activity_types_pkey"}
 
 
-def test_a_single_row_insert_asks_the_counting_rule_only_for_a_day_past_1440_minutes(migrated, conn):
+def test_a_single_row_insert_asks_the_counting_rule_only_for_a_day_past_the_daily_bound(migrated, conn):
     """PL/pgSQL planned the daily bound's question to the counting rule anew on nearly every
     call (a plan for any mentor and day looks several times dearer than one for the values at
     hand): 0.3 to 0.5 ms, a quarter of a single-row insert through the API. A day's activities
     that are not deleted bound its counted minutes, so the rule is asked only for a day whose
-    activities pass 1,440 minutes; the statements each write runs are read from auto_explain."""
+    activities pass the bound; the statements each write runs are read from auto_explain."""
     seed.seed(conn, activities=2_000, chapters=2, mentors=10, years=1)
     mentor, chapter, user_id = conn.execute(
         "select m.id, m.chapter_id, m.user_id from public.peer_mentors m where m.user_id is not null"
@@ -114,11 +115,11 @@ def test_a_single_row_insert_asks_the_counting_rule_only_for_a_day_past_1440_min
     counting, not_counting = conn.execute(
         "select min(code) filter (where counts_in_stats), min(code) filter (where not counts_in_stats)"
         " from public.activity_types").fetchone()
-    # A day of 1,500 minutes that do not count: over 1,440 in activities, none of them counted.
+    # A day of minutes that do not count: past the bound in activities, none of them counted.
     full_day = "2025-01-20 00:00+00"  # before the seed's year
     conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at,"
-                 " duration_minutes) values (%s, %s, %s, %s, 1000), (%s, %s, %s, %s, 500)",
-                 (mentor, chapter, not_counting, full_day, mentor, chapter, not_counting, full_day))
+                 " duration_minutes) values (%s, %s, %s, %s, %s), (%s, %s, %s, %s, 60)",
+                 (mentor, chapter, not_counting, full_day, daily_bound(conn), mentor, chapter, not_counting, full_day))
     conn.commit()
     insert = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at,"
               " duration_minutes) values (%s, %s, %s, %s, 5)")

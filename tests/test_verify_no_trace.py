@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from psycopg import errors
 
-from conftest import migrate_afresh
+from conftest import daily_bound, migrate_afresh
 from peerstats import bufdir, database, postgrest, verify
 from peerstats.seed import seed
 
@@ -25,8 +25,8 @@ OPERATIONAL_LOG = ("private.refresh_runs", "public.stats_freshness")
 @pytest.fixture
 def hostile(migrated):
     """A seeded, refreshed database on which a probe of the old kind was refused: the first
-    mentor's UTC day holds 1,440 counted minutes, the current UTC year is closed, and one
-    chapter has no mentor."""
+    mentor's UTC day is full (the daily bound's counted minutes), the current UTC year is
+    closed, and one chapter has no mentor."""
     with database.connect(migrated) as conn:
         seed(conn, activities=4000)
         mentor, chapter, activity_type, counted = conn.execute(
@@ -35,10 +35,11 @@ def hostile(migrated):
             " where c.peer_mentor_id = m.id and (c.recorded_at at time zone 'UTC')::date"
             " = (now() at time zone 'UTC')::date)"
             " from public.peer_mentors m order by m.id limit 1").fetchone()
-        if counted < 1440:
+        bound = daily_bound(conn)
+        if counted < bound:
             conn.execute("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at,"
                          " duration_minutes) values (%s, %s, %s, now(), %s)",
-                         (mentor, chapter, activity_type, 1440 - counted))
+                         (mentor, chapter, activity_type, bound - counted))
         conn.execute("insert into public.chapters (name) values ('A chapter without mentors')")
         conn.execute("select public.refresh_stats_views()")
         this_year = conn.execute("select extract(year from now() at time zone 'UTC')::int").fetchone()[0]

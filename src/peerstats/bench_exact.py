@@ -51,7 +51,7 @@ BULK_ROWS = 5_000
 BULK_ROUNDS = 3  # pairs of rounds, one through the API and one as the owner
 # One statement of BULK_ROWS counted activities an hour apart, on days before any seeded
 # one (the seeder spans at most its last five years), 15 minutes each: a mentor's day stays
-# far below its 1,440 minutes whatever the seeder gave them.
+# far below the daily bound whatever the seeder gave them.
 BULK_INSERT = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
                " select %s, %s, %s, timestamptz '2010-01-01 00:00+00' + n * interval '1 hour', 15"
                " from generate_series(1, %s) as n")
@@ -60,13 +60,14 @@ WRITE_GUARD_TRIGGERS = ("activities_guard_related_rows_insert", "activities_guar
                         "activities_guard_related_rows_delete")
 # Each statement a day further back, in turn over the days of the last year that have room
 # for what the round puts on them (writable_days): the seeder may have filled a busy mentor's
-# day up to its 1,440 counted minutes.
+# day up to the daily bound.
 INSERT_AS_MENTOR = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
                     "duration_minutes) values (%s, %s, %s, %s, 5)")
 INSERT_MINUTES = 5
 INSERT_DAYS = 365
 # The minutes a mentor's UTC day has left, for the moments `anchor` minus 0 to INSERT_DAYS - 1 days.
-ROOM_BY_DAY = ("select d.at, 1440 - coalesce((select sum(c.duration_minutes) from private.counted_activities c"
+ROOM_BY_DAY = ("select d.at, private.daily_bound_minutes()"
+               " - coalesce((select sum(c.duration_minutes) from private.counted_activities c"
                " where c.peer_mentor_id = %s and c.recorded_at >= date_trunc('day', d.at, 'UTC')"
                " and c.recorded_at < date_trunc('day', d.at, 'UTC') + interval '1 day'), 0)"
                " from generate_series(0, %s - 1) g cross join lateral (select %s - g * interval '1 day' as at) d"
@@ -189,8 +190,8 @@ def pending_reads(conn: psycopg.Connection, scope: verify.Scope, *, activities: 
 
 
 def writable_days(conn: psycopg.Connection, mentor: str, statements: int, anchor: datetime) -> list[datetime]:
-    """Moments a day apart back from `anchor` whose UTC days keep `mentor` within 1,440 counted
-    minutes when `statements` rows of INSERT_MINUTES are spread over them in turn."""
+    """Moments a day apart back from `anchor` whose UTC days keep `mentor` within the daily bound
+    when `statements` rows of INSERT_MINUTES are spread over them in turn."""
     rooms = conn.execute(ROOM_BY_DAY, (mentor, INSERT_DAYS, anchor)).fetchall()
     needed = INSERT_MINUTES
     while True:

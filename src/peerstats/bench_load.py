@@ -57,7 +57,8 @@ INSERT_MINUTES = 30
 INSERT_AS_MENTOR = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
                     f"duration_minutes) values (%s, %s, %s, %s, {INSERT_MINUTES})")
 # The counted minutes a mentor's UTC day still holds, for the day of a moment.
-ROOM_ON_DAY = ("select 1440 - coalesce(sum(c.duration_minutes), 0) from private.counted_activities c"
+ROOM_ON_DAY = ("select private.daily_bound_minutes() - coalesce(sum(c.duration_minutes), 0)"
+               " from private.counted_activities c"
                " where c.peer_mentor_id = %s and c.recorded_at >= date_trunc('day', %s::timestamptz, 'UTC')"
                " and c.recorded_at < date_trunc('day', %s::timestamptz, 'UTC') + interval '1 day'")
 # Draws of a moment before a writer gives up on a mentor whose days are all full.
@@ -155,10 +156,10 @@ class Writer(LoadThread):
 
     def moment_with_room(self, conn: psycopg.Connection, mentor: str) -> datetime:
         """A minute of the last WRITE_DAYS_BACK days whose UTC day holds another insert of the
-        mentor's: the seeder may have filled a busy mentor's day up to 1,440 counted minutes.
+        mentor's: the seeder may have filled a busy mentor's day up to the daily bound.
         Checked before the timed request, so the latency is the insert's alone."""
         for _ in range(MOMENT_DRAWS):
-            moment = datetime.now(timezone.utc) - timedelta(minutes=self.random.randrange(WRITE_DAYS_BACK * 1440))
+            moment = datetime.now(timezone.utc) - timedelta(minutes=self.random.randrange(WRITE_DAYS_BACK * 24 * 60))
             if conn.execute(ROOM_ON_DAY, (mentor, moment, moment)).fetchone()[0] >= INSERT_MINUTES:
                 return moment
         raise PeerstatsError(f"mentor {mentor} has no day of the last {WRITE_DAYS_BACK} with "

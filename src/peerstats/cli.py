@@ -21,7 +21,7 @@ from peerstats import report as coordinator_report
 from peerstats import seed as seeding
 from peerstats import verify as verification
 from peerstats import xlsx_export
-from peerstats.cluster import Cluster, default_home
+from peerstats.cluster import Cluster, default_home, server_version
 from peerstats.confirm import confirm_loss
 from peerstats.errors import PeerstatsError, UsageProblem
 from peerstats.output import Column, emit_json, json_text, print_table
@@ -75,7 +75,7 @@ def db_app() -> None:
 
 @app.group("local")
 def local_app() -> None:
-    """The embedded local PostgreSQL 15 cluster with pg_cron."""
+    """The embedded local PostgreSQL cluster with pg_cron (the major Debian installed with it)."""
 
 
 def url_of(ctx: click.Context) -> str:
@@ -179,14 +179,17 @@ def local_stop(as_json: bool) -> None:
 @local_app.command("status")
 @JSON_OPTION
 def local_status(as_json: bool) -> None:
-    """Where the embedded cluster lives, whether it runs, and its URL."""
+    """Where the embedded cluster lives, whether it runs, its PostgreSQL and its URL."""
     cluster = Cluster(default_home())
     state = "running" if cluster.is_running() else ("stopped" if cluster.is_initialized() else "not created yet")
+    version = server_version(cluster.bindir)
     if as_json:
-        emit_json({"home": str(cluster.home), "state": state, "url": cluster.url})
+        emit_json({"home": str(cluster.home), "state": state, "postgresql": version,
+                   "server_programs": str(cluster.bindir), "url": cluster.url})
     else:
         # Not soft-wrapped: a path longer than the terminal folds onto the next line, whole.
-        console.print(f"home: {cluster.home}\nstate: {state}\nurl: {cluster.url}", markup=False, highlight=False)
+        console.print(f"home: {cluster.home}\nstate: {state}\npostgresql: {version} ({cluster.bindir})\n"
+                      f"url: {cluster.url}", markup=False, highlight=False)
 
 
 @app.command("refresh")

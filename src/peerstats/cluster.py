@@ -1,4 +1,8 @@
-"""The embedded local PostgreSQL 15 cluster with pg_cron that peerstats uses when no URL is given.
+"""The embedded local PostgreSQL cluster with pg_cron that peerstats uses when no URL is given.
+
+Its server programs are those of the PostgreSQL major that the machine's Debian packages
+installed with pg_cron (15 on Debian 12, 17 on Debian 13; the highest where several are), or
+PEERSTATS_PG_BINDIR's. A cluster already created keeps the major of its data directory.
 
 The cluster listens on a Unix socket in a directory only its owner can enter and on no TCP
 port, so `trust` authentication admits nobody but that owner (and root). initdb refuses to
@@ -42,12 +46,13 @@ SERVER_SETTINGS = """
 listen_addresses = '{listen_addresses}'
 port = {port}
 unix_socket_directories = '{socket_dir}'
-shared_preload_libraries = 'pg_cron'
+max_worker_processes = 16
+logging_collector = off
+"""
+PG_CRON_SETTINGS = """shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
 # Jobs run in background workers, so pg_cron needs no TCP connection back to the server.
 cron.use_background_workers = on
-max_worker_processes = 16
-logging_collector = off
 """
 # How long a command waits for the server to accept connections after it was started.
 READY_TIMEOUT_S = 60
@@ -83,14 +88,49 @@ def forget_libpq_environment() -> None:
         del os.environ[name]
 
 
-def postgres_bindir() -> Path:
-    bindir = Path(os.environ.get("PEERSTATS_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
+# Where Debian's postgresql-N packages put each major's programs (bin/) and modules (lib/).
+DEBIAN_POSTGRESQL = Path("/usr/lib/postgresql")
+
+
+def debian_majors_with_pg_cron() -> list[int]:
+    """The PostgreSQL majors installed from Debian's packages with their pg_cron, lowest first."""
+    return sorted(int(tree.name) for tree in DEBIAN_POSTGRESQL.glob("*")
+                  if tree.name.isdigit() and (tree / "bin" / "initdb").exists()
+                  and (tree / "lib" / "pg_cron.so").exists())
+
+
+def postgres_bindir(major: int | None = None) -> Path:
+    """PEERSTATS_PG_BINDIR, else the server programs of Debian's PostgreSQL `major`, else of the
+    highest major installed with pg_cron."""
+    if os.environ.get("PEERSTATS_PG_BINDIR"):
+        bindir = Path(os.environ["PEERSTATS_PG_BINDIR"])
+        if not (bindir / "initdb").exists():
+            raise PeerstatsError(f"PostgreSQL server programs not found in {bindir} (PEERSTATS_PG_BINDIR)")
+        return bindir
+    if major is None:
+        majors = debian_majors_with_pg_cron()
+        if not majors:
+            raise PeerstatsError(
+                f"no PostgreSQL with pg_cron found in {DEBIAN_POSTGRESQL}: run scripts/install (it "
+                "installs postgresql-N and postgresql-N-cron of the major Debian offers, see README), "
+                "or set PEERSTATS_PG_BINDIR")
+        major = majors[-1]
+    bindir = DEBIAN_POSTGRESQL / str(major) / "bin"
     if not (bindir / "initdb").exists():
         raise PeerstatsError(
-            f"PostgreSQL 15 server programs not found in {bindir}: install postgresql-15 and "
-            "postgresql-15-cron (see README), or set PEERSTATS_PG_BINDIR"
-        )
+            f"PostgreSQL {major} server programs not found in {bindir}: install postgresql-{major} and "
+            f"postgresql-{major}-cron, or set PEERSTATS_PG_BINDIR")
     return bindir
+
+
+def server_version(bindir: Path) -> str:
+    """The version of the server programs in `bindir`, such as 17.10 (`postgres --version`)."""
+    result = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True,
+                            env=without_libpq_variables(os.environ))
+    if result.returncode != 0:
+        raise PeerstatsError(f"{bindir / 'postgres'} --version failed: {result.stderr.strip() or result.returncode}")
+    # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", "postgres (PostgreSQL) 17.10"
+    return result.stdout.split()[2]
 
 
 def free_tcp_port() -> int:
@@ -110,6 +150,31 @@ class Cluster:
     superuser: str = "postgres"
     # Also listen on 127.0.0.1 at this port, with password authentication; None: Unix socket only.
     tcp_port: int | None = None
+    # The server programs; None: postgres_bindir() for the major of the data directory, if any.
+    server_bindir: Path | None = None
+    # Whether the server loads pg_cron. A tree without it (the tests' second major) says False.
+    pg_cron: bool = True
+
+    @property
+    def bindir(self) -> Path:
+        if self.server_bindir is not None:
+            return self.server_bindir
+        return postgres_bindir(self.data_major())
+
+    def data_major(self) -> int | None:
+        """The major of the data directory (PG_VERSION), None before initdb."""
+        return int((self.data_dir / "PG_VERSION").read_text()) if self.is_initialized() else None
+
+    def program(self, name: str) -> Path:
+        """A program of the server's tree, else from the PATH: a tree of server programs only
+        (the tests' PostgreSQL 17) lacks pg_isready, and Debian's pings a server of any major."""
+        path = self.bindir / name
+        if path.exists():
+            return path
+        found = shutil.which(name)
+        if found is None:
+            raise PeerstatsError(f"{name} is neither in {self.bindir} nor on the PATH")
+        return Path(found)
 
     @property
     def data_dir(self) -> Path:
@@ -152,17 +217,31 @@ class Cluster:
         return []
 
     def _run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        command = [*self._owner_prefix(), str(postgres_bindir() / program), *args]
+        command = [*self._owner_prefix(), str(self.program(program)), *args]
+        log_size_before = self.log_file.stat().st_size if self.log_file.exists() else 0
         result = subprocess.run(command, capture_output=True, text=True,
                                 env=without_libpq_variables(os.environ))
         if check and result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
+            # pg_ctl ends with "Examine the log output."; the server's reason is in the log.
+            reason = (self._last_fatal_of_log(since=log_size_before) if program == "pg_ctl" else None) or \
+                (detail[-1] if detail else f"exit {result.returncode}")
             raise PeerstatsError(
-                f"{program} failed for the cluster in {self.home}: "
-                f"{detail[-1] if detail else 'exit ' + str(result.returncode)}"
+                f"{program} failed for the cluster in {self.home}: {reason}"
                 + (f" (server log: {self.log_file})" if program == "pg_ctl" else "")
             )
         return result
+
+    def _last_fatal_of_log(self, *, since: int) -> str | None:
+        """The last FATAL message the server logged after byte `since` of its log, such as that of
+        a tree of server programs without pg_cron: 'could not access file "pg_cron": ...'."""
+        if not self.log_file.exists():
+            return None
+        with open(self.log_file, "rb") as log:
+            log.seek(since)
+            written = log.read().decode(errors="replace")
+        fatal = [line.split("FATAL:", 1)[1].strip() for line in written.splitlines() if "FATAL:" in line]
+        return fatal[-1] if fatal else None
 
     def is_initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
@@ -180,8 +259,8 @@ class Cluster:
                 owner = pwd.getpwnam("postgres")
             except KeyError as missing:
                 raise PeerstatsError(
-                    "running as root needs the 'postgres' system user, which the postgresql-15 "
-                    "package creates; install it first"
+                    "running as root needs the 'postgres' system user, which Debian's postgresql "
+                    "packages create; install them first (scripts/install)"
                 ) from missing
             for path in (self.home, self.socket_dir):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
@@ -191,7 +270,7 @@ class Cluster:
     def _append_settings(self) -> None:
         settings = SERVER_SETTINGS.format(
             socket_dir=self.socket_dir, port=self.port,
-            listen_addresses="127.0.0.1" if self.tcp_port else "")
+            listen_addresses="127.0.0.1" if self.tcp_port else "") + (PG_CRON_SETTINGS if self.pg_cron else "")
         # The data directory belongs to the server's user; append as that user too.
         self._append_as_owner(self.data_dir / "postgresql.conf", settings)
 
@@ -293,13 +372,17 @@ class Cluster:
 
 @contextmanager
 def throwaway_cluster(*, superuser: str = "postgres", tcp: bool = False,
-                      standby_of: Cluster | None = None) -> Iterator[Cluster]:
+                      standby_of: Cluster | None = None, server_bindir: Path | None = None,
+                      pg_cron: bool = True) -> Iterator[Cluster]:
     """A running cluster in a new temporary folder, removed on exit: for tests and benchmarks
     that must not touch the user's. With `tcp` it also listens on a free port of 127.0.0.1;
-    with `standby_of` it is a hot standby streaming from that running cluster."""
+    with `standby_of` it is a hot standby streaming from that running cluster; `server_bindir`
+    and `pg_cron` as in Cluster."""
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="peerstats-")),
                       superuser=standby_of.superuser if standby_of else superuser,
-                      tcp_port=free_tcp_port() if tcp else None)
+                      tcp_port=free_tcp_port() if tcp else None,
+                      server_bindir=standby_of.server_bindir if standby_of else server_bindir,
+                      pg_cron=standby_of.pg_cron if standby_of else pg_cron)
     try:
         if standby_of is not None:
             cluster.initialize_standby_of(standby_of)

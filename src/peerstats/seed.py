@@ -17,9 +17,10 @@ of its registration time. So each chunk adds to the ends of the indexes and sums
 bound over days it just wrote, instead of touching every part of the table (see "Where the
 seeder's time goes" in docs/benchmarks.md).
 
-The database refuses more than 1,440 counted minutes for one mentor on one UTC day, so before
-writing anything one pass over the run (sql/seed_day_caps.sql) finds the days whose drawn
-durations would exceed what is left of them (1,440 minus the counted minutes already there)
+The database refuses more counted minutes for one mentor on one UTC day than the daily bound
+(`private.daily_bound_minutes()`, which the seeder reads), so before writing anything one pass
+over the run (sql/seed_day_caps.sql) finds the days whose drawn durations would exceed what is
+left of them (the bound minus the counted minutes already there)
 and caps every row of such a day at that budget divided by the day's rows (in 5-minute steps
 where that is 5 or more): exact, whatever the size. Only --append onto a day too full to
 take its rows at one minute each stops the run, before it inserts a row.
@@ -164,12 +165,13 @@ def refuse_overfull_days(conn: psycopg.Connection) -> None:
     """Stop before inserting when a (mentor, day) of the run has fewer minutes left than rows,
     which no cap can fit: only an --append run onto days already (nearly) full meets one."""
     overfull = conn.execute(
-        "select count(*) over (), mentor_id, day, 1440 - budget, activities from seed_day_caps"
+        "select count(*) over (), mentor_id, day, private.daily_bound_minutes() - budget, activities,"
+        " private.daily_bound_minutes() from seed_day_caps"
         " where budget < activities order by mentor_id, day limit 1").fetchone()
     if overfull:
-        days, mentor_id, day, minutes, rows = overfull
+        days, mentor_id, day, minutes, rows, bound = overfull
         raise PeerstatsError(
-            f"{days:,} mentor-days cannot take this run's activities within 1,440 minutes a day, e.g. "
+            f"{days:,} mentor-days cannot take this run's activities within {bound:,} minutes a day, e.g. "
             f"peer mentor {mentor_id} on {day} (UTC): {minutes:,} counted minutes already, {rows:,} "
             "activities to add at a minute or more each; seed fewer activities or onto other data")
 

@@ -22,24 +22,63 @@
 -- The refresh's lock first, as every migration replacing what the refresh uses takes it.
 select pg_catalog.pg_advisory_xact_lock(7351046002);
 
--- --- 6. Existing rows must already obey the daily bound --------------------------------------
--- Nothing is changed to make them fit: the migration stops and names every mentor's day.
+-- --- 6. Existing rows must already obey the daily bound, where a write can still reach them ---
+-- Nothing is changed to make them fit. A day of a closed reporting year is left as it is: it is
+-- frozen as submitted (every write of it is refused until the year is reopened), so the bound
+-- has nothing to protect there, and correcting it would change what was submitted. Elsewhere
+-- (open and reopened years) the migration stops and lists the offending activities by id with
+-- their UTC years: the first ten, and how many in all.
 do $$
 declare
-  days text;
+  shown constant integer := 10;
+  overfull_days bigint;
+  overfull_activities bigint;
+  listed text;
+  left_as_submitted text;
 begin
-  select string_agg(pg_catalog.format('%s on %s: %s minutes', d.peer_mentor_id, d.day, d.minutes),
-                    '; ' order by d.peer_mentor_id, d.day)
-  into days
-  from (select c.peer_mentor_id, (c.recorded_at at time zone 'UTC')::date as day,
-               sum(c.duration_minutes) as minutes
-        from private.counted_activities c
-        group by 1, 2
-        having sum(c.duration_minutes) > 1440) d;
-  if days is not null then
-    raise exception 'existing rows break the rules this migration enforces; nothing was changed: mentors with more than 1,440 counted minutes on one UTC day (peer_mentor_id on day: total): %', days
+  with overfull as (
+    select c.peer_mentor_id, (c.recorded_at at time zone 'UTC')::date as day
+    from private.counted_activities c
+    group by 1, 2
+    having sum(c.duration_minutes) > 1440
+  ),
+  judged as (
+    select o.peer_mentor_id, o.day, extract(year from o.day)::integer as year, coalesce(r.status, 'open') as status
+    from overfull o
+    left join private.reporting_years r on r.year = extract(year from o.day)::integer
+  ),
+  offending as (
+    select c.id, j.day, j.peer_mentor_id, j.year, j.status
+    from judged j
+    join private.counted_activities c
+      on c.peer_mentor_id = j.peer_mentor_id
+     and c.recorded_at >= (j.day::timestamp at time zone 'UTC')
+     and c.recorded_at < ((j.day + 1)::timestamp at time zone 'UTC')
+    where j.status <> 'closed'
+  )
+  select (select count(*) from judged j where j.status <> 'closed'),
+         (select count(*) from offending),
+         (select string_agg(pg_catalog.format('%s (%s%s)', f.id, f.year,
+                                              case when f.status = 'reopened' then ', reopened' else '' end),
+                            ', ' order by f.day, f.peer_mentor_id, f.id)
+          from (select * from offending o order by o.day, o.peer_mentor_id, o.id limit shown) f),
+         (select string_agg(pg_catalog.format('%s mentor-day%s in closed year %s', y.days,
+                                              case when y.days = 1 then '' else 's' end, y.year),
+                            ', ' order by y.year)
+          from (select j.year, count(*) as days from judged j where j.status = 'closed' group by j.year) y)
+  into overfull_days, overfull_activities, listed, left_as_submitted;
+  if overfull_days > 0 then
+    raise exception 'existing rows break the rules this migration enforces; nothing was changed: % mentor-day% of open or reopened years ha% more than 1,440 counted minutes, % counted activities in all (id (UTC year)): %',
+      overfull_days, case when overfull_days = 1 then '' else 's' end, case when overfull_days = 1 then 's' else 've' end,
+      overfull_activities,
+      listed
+      || case when overfull_activities > shown then pg_catalog.format(', and %s more', overfull_activities - shown) else '' end
+      || case when left_as_submitted is not null
+              then pg_catalog.format('; left as submitted: %s', left_as_submitted) else '' end
       using errcode = 'check_violation',
-            hint = 'Correct, soft-delete or mark as duplicates the activities of these days, then apply the migration again.';
+            hint = 'Correct, soft-delete or mark as duplicates enough of these activities (in a reopened year as service_role), then apply the migration again: docs/operations.md, "Upgrading over rows a new rule refuses", gives the procedure.';
+  elsif left_as_submitted is not null then
+    raise notice 'left as submitted, with more than 1,440 counted minutes: %', left_as_submitted;
   end if;
 end
 $$;

@@ -30,7 +30,7 @@ CREATE TABLE public.activities (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     moderated_in_chapter uuid,
     CONSTRAINT activity_not_duplicate_of_itself CHECK ((duplicate_of <> id)),
-    CONSTRAINT duration_minutes_between_1_and_1440 CHECK (((duration_minutes >= 1) AND (duration_minutes <= 1440))),
+    CONSTRAINT duration_minutes_within_a_day CHECK (((duration_minutes >= 1) AND (duration_minutes <= 1440))),
     CONSTRAINT recorded_at_finite_and_not_before_2000 CHECK (((recorded_at >= '2000-01-01 00:00:00+00'::timestamp with time zone) AND (recorded_at < 'infinity'::timestamp with time zone)))
 );
 

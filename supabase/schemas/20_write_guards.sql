@@ -6,10 +6,10 @@
 -- an activity of the same mentor and chapter; a mentor cannot undo what a coordinator set
 -- (deleted_at, duplicate_of), by any route: only a coordinator of the chapter where it was set
 -- (activities.moderated_in_chapter), or service_role, may. A mentor's counted minutes on one
--- UTC day stay within 1,440, checked on a row per (mentor, day) that concurrent writers of
--- that day update (private.mentor_day_writes); a duplicate mark and any change of its
--- original update one row per original (private.original_registration_writes), so such
--- writers conflict at every isolation level.
+-- UTC day stay within the daily bound (private.daily_bound_minutes()), checked on a row per
+-- (mentor, day) that concurrent writers of that day update (private.mentor_day_writes); a
+-- duplicate mark and any change of its original update one row per original
+-- (private.original_registration_writes), so such writers conflict at every isolation level.
 
 -- Counting a coordinator's rows on a snapshot would let two REPEATABLE READ transactions each
 -- see four and both add a fifth. So every assignment updates one counter row per
@@ -38,7 +38,7 @@ CREATE TABLE private.mentor_day_writes (
 ALTER TABLE ONLY private.mentor_day_writes
     ADD CONSTRAINT mentor_day_writes_pkey PRIMARY KEY (peer_mentor_id, day);
 
-COMMENT ON TABLE private.mentor_day_writes IS 'One row per (peer mentor, UTC day) whose counted minutes a write may have raised; every such write updates it before summing the day, so two writers of the same day never both pass the 1,440-minute bound.';
+COMMENT ON TABLE private.mentor_day_writes IS 'One row per (peer mentor, UTC day) whose counted minutes a write may have raised; every such write updates it before summing the day, so two writers of the same day never both pass the daily bound (private.daily_bound_minutes()).';
 
 -- No role but the owner reads it (no row security to protect it).
 REVOKE ALL ON TABLE private.mentor_day_writes FROM PUBLIC, anon, authenticated, service_role;
@@ -126,6 +126,7 @@ CREATE FUNCTION private.activities_updated_guard_related_rows() RETURNS trigger
 declare
   mentor_ids uuid[];
   days date[];
+  duplicate_ids uuid[];
 begin
   if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
     perform private.share_lock_types(array(
@@ -149,10 +150,11 @@ begin
                 union
                 select n.id, n.duplicate_of from new_rows n) u) v
     where v.versions > 1 and v.duplicate_of is not null));
-  select pg_catalog.array_agg(k.peer_mentor_id), pg_catalog.array_agg(k.day)
-  into mentor_ids, days
+  select pg_catalog.array_agg(k.peer_mentor_id), pg_catalog.array_agg(k.day),
+         pg_catalog.array_agg(k.duplicate_id) filter (where k.duplicate_id is not null)
+  into mentor_ids, days, duplicate_ids
   from (
-    select v.peer_mentor_id, (v.recorded_at at time zone 'UTC')::date as day
+    select v.peer_mentor_id, (v.recorded_at at time zone 'UTC')::date as day, null::uuid as duplicate_id
     from (select u.peer_mentor_id, u.recorded_at, u.deleted_at,
                  pg_catalog.count(*) over (partition by u.id) as versions
           from (select o.id, o.duration_minutes, o.recorded_at, o.peer_mentor_id, o.deleted_at, o.activity_type,
@@ -164,7 +166,7 @@ begin
                 from new_rows n) u) v
     where v.versions > 1 and v.deleted_at is null
     union
-    select d.peer_mentor_id, (d.recorded_at at time zone 'UTC')::date
+    select d.peer_mentor_id, (d.recorded_at at time zone 'UTC')::date, d.id
     from public.activities d
     where d.deleted_at is null
       and d.duplicate_of in (select c.id
@@ -175,7 +177,7 @@ begin
                              having pg_catalog.count(*) > 1)
   ) k;
   if mentor_ids is not null then
-    perform private.refuse_overfull_mentor_days(mentor_ids, days);
+    perform private.refuse_overfull_mentor_days(mentor_ids, days, duplicate_ids);
   end if;
   return null;
 end
@@ -316,34 +318,58 @@ $$;
 
 REVOKE ALL ON FUNCTION private.record_original_writes(activity_ids uuid[]) FROM PUBLIC;
 
+-- The daily bound: at most this many counted minutes for one mentor on one UTC day, across
+-- all chapters (a mentor has one day, wherever they spend it). Its one definition: the guards,
+-- the seeder, the benches and the tests read it. Immutable, so the planner folds it into a
+-- constant where a statement uses it.
+CREATE FUNCTION private.daily_bound_minutes() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select 1440 $$;
+
+COMMENT ON FUNCTION private.daily_bound_minutes() IS 'The daily bound: at most this many counted minutes for one peer mentor on one UTC day, across all chapters. The one definition the write guards, the seeder, the benches and the tests read.';
+
+REVOKE ALL ON FUNCTION private.daily_bound_minutes() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.daily_bound_minutes() TO service_role;
+
 -- The (mentor, day) pairs given, paired by position: update each pair's row, then sum the
 -- day's counted minutes (after that update, so at READ COMMITTED under a snapshot that sees
--- every writer of the day that committed before it) and refuse the first day over 1,440.
+-- every writer of the day that committed before it) and refuse the first day over the bound.
 -- One pair (a single-row write, a one-row update within its day) takes statements on plain
 -- values and first sums the day's activities that are not deleted, a bound on its counted
 -- minutes: the counting rule, whose statement PL/pgSQL plans anew on nearly every call (0.3 to
--- 0.5 ms), is asked only when that sum passes 1,440.
-CREATE FUNCTION private.refuse_overfull_mentor_days(mentor_ids uuid[], days date[]) RETURNS void
+-- 0.5 ms), is asked only when that sum passes the bound.
+-- The refusal gives the day's total only to a caller who reads every counted activity of it
+-- (private.caller_reads_every_counted_activity_of); to anyone else the day and the bound.
+-- duplicate_ids: the duplicates whose counting the statement changed through their original
+-- (soft-deleted, undeleted, retyped), so that a refusal names one that would count in its
+-- original's place, and the way through. It has its original's mentor and chapter, so whoever
+-- could change the original reads it.
+CREATE FUNCTION private.refuse_overfull_mentor_days(mentor_ids uuid[], days date[], duplicate_ids uuid[] DEFAULT NULL::uuid[]) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   overfull record;
   day_minutes bigint;
+  bound text;
+  in_place record;
+  told text;
 begin
   if pg_catalog.cardinality(mentor_ids) = 1 then
     insert into private.mentor_day_writes as w (peer_mentor_id, day, writes)
     values (mentor_ids[1], days[1], 1)
     on conflict (peer_mentor_id, day) do update set writes = w.writes + 1;
     -- The counted minutes are some of the day's activities that are not deleted, each at least
-    -- a minute: while all of those stay within 1,440, the counting rule need not be asked.
+    -- a minute: while all of those stay within the bound, the counting rule need not be asked.
     select sum(a.duration_minutes) into day_minutes
     from public.activities a
     where a.peer_mentor_id = mentor_ids[1]
       and a.recorded_at >= (days[1]::timestamp at time zone 'UTC')
       and a.recorded_at < ((days[1] + 1)::timestamp at time zone 'UTC')
       and a.deleted_at is null;
-    if day_minutes is null or day_minutes <= 1440 then
+    if day_minutes is null or day_minutes <= private.daily_bound_minutes() then
       return;
     end if;
   else
@@ -362,18 +388,45 @@ begin
     where c.peer_mentor_id = k.peer_mentor_id
       and c.recorded_at >= (k.day::timestamp at time zone 'UTC')
       and c.recorded_at < ((k.day + 1)::timestamp at time zone 'UTC')) total
-  where total.minutes > 1440
+  where total.minutes > private.daily_bound_minutes()
   order by k.peer_mentor_id, k.day
   limit 1;
-  if found then
-    raise exception 'peer mentor % would have % counted minutes on % (UTC): at most 1,440 a day', overfull.peer_mentor_id, overfull.minutes, overfull.day
-      using errcode = 'check_violation',
-            hint = 'Shorten, soft-delete or mark as duplicates some of that day''s activities.';
+  if not found then
+    return;
   end if;
+  bound := pg_catalog.to_char(private.daily_bound_minutes(), 'FM999,999');
+  -- The total only to a caller who could add it up: to anyone else it would tell minutes of
+  -- other chapters, and (one probe a day) that the mentor works there and how much.
+  if private.caller_reads_every_counted_activity_of(overfull.peer_mentor_id, overfull.day) then
+    told := pg_catalog.format('peer mentor %s would have %s counted minutes on %s (UTC): at most %s a day',
+                              overfull.peer_mentor_id, overfull.minutes, overfull.day, bound);
+  else
+    told := pg_catalog.format('peer mentor %s would have more than %s counted minutes on %s (UTC), some of them in activities you cannot read: the bound spans all chapters',
+                              overfull.peer_mentor_id, bound, overfull.day);
+  end if;
+  select d.id, d.duplicate_of, pg_catalog.count(*) over () as duplicates into in_place
+  from public.activities d
+  where d.id = any (duplicate_ids)
+    and d.peer_mentor_id = overfull.peer_mentor_id
+    and d.recorded_at >= (overfull.day::timestamp at time zone 'UTC')
+    and d.recorded_at < ((overfull.day + 1)::timestamp at time zone 'UTC')
+    and exists (select from private.counted_activities c where c.id = d.id)
+  order by d.id
+  limit 1;
+  if found then
+    raise exception '%; activity % there is a duplicate of activity %, which this request stops counting, so it would count in its place%',
+      told, in_place.id, in_place.duplicate_of,
+      case when in_place.duplicates > 1 then pg_catalog.format(' (and %s more duplicates of this request''s activities there)', in_place.duplicates - 1) else '' end
+      using errcode = 'check_violation',
+            hint = pg_catalog.format('Soft-delete (or change) activity %s in the same request as activity %s: one update naming both ids.', in_place.id, in_place.duplicate_of);
+  end if;
+  raise exception '%', told
+    using errcode = 'check_violation',
+          hint = 'Shorten, soft-delete or mark as duplicates some of that day''s activities.';
 end
 $$;
 
-REVOKE ALL ON FUNCTION private.refuse_overfull_mentor_days(mentor_ids uuid[], days date[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.refuse_overfull_mentor_days(mentor_ids uuid[], days date[], duplicate_ids uuid[]) FROM PUBLIC;
 
 -- Under REPEATABLE READ and SERIALIZABLE this transaction's snapshot was taken before the
 -- lock above was granted: a writer of activities that committed in between is invisible to

@@ -86,6 +86,28 @@ GRANT SELECT ON TABLE private.counted_activities TO authenticated;
 
 GRANT SELECT ON TABLE private.counted_activities TO service_role;
 
+-- Whether the caller reads every counted activity of a mentor's UTC day, as the select policy
+-- of activities reads them (activities_select): those of the chapters the caller coordinates,
+-- and a mentor's own; service_role and the owner read every row. Called by the daily bound's
+-- definer code, which sees every row, to decide whether its refusal may give the day's total.
+CREATE FUNCTION private.caller_reads_every_counted_activity_of(mentor_id uuid, day date) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select private.caller_sees_every_chapter()
+      or mentor_id = any (private.own_peer_mentor_ids())
+      or not exists (
+        select
+        from private.counted_activities c
+        where c.peer_mentor_id = mentor_id
+          and c.recorded_at >= (day::timestamp at time zone 'UTC')
+          and c.recorded_at < ((day + 1)::timestamp at time zone 'UTC')
+          and not (c.chapter_id = any (private.coordinated_chapter_ids())))
+$$;
+
+REVOKE ALL ON FUNCTION private.caller_reads_every_counted_activity_of(mentor_id uuid, day date) FROM PUBLIC;
+
+
 -- The three aggregates, written once: the plain views below filter them per caller, and the
 -- materialized views store them whole. Dates are UTC calendar days and months, whatever the
 -- session's time zone. security_invoker, so row security still decides what a caller reads.

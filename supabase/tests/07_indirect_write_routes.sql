@@ -1,12 +1,12 @@
 -- The indirect write routes of issue 16, as PostgREST's requests meet them: only mentors the
--- caller can read, and at most 1,440 counted minutes per mentor and UTC day. (Moderation that
--- sticks across chapters: 13_moderation.sql; a type switch that would change a closed year
--- through a duplicate: 12_closed_years.sql.) Fixture rows live and die with this transaction.
+-- caller can read. (Moderation that sticks across chapters: 13_moderation.sql; a type switch
+-- that would change a closed year through a duplicate: 12_closed_years.sql; the daily bound:
+-- 11_daily_bound.sql.) Fixture rows live and die with this transaction.
 -- Runs with `supabase test db` and pg_prove.
 begin;
 -- Supabase's CLI provides pgTAP (in schema extensions); elsewhere it is created here and rolled back.
 create extension if not exists pgtap;
-select plan(5);
+select plan(3);
 
 insert into auth.users (id, email) values
   ('7e570000-0000-4000-8000-0000000007a1', 'routes.coordinator@pgtap.test'),
@@ -45,16 +45,6 @@ select throws_like($$update public.activities set peer_mentor_id = '7e570000-000
   where id = '7e570000-0000-4000-8000-000000000c72'$$,
   '%is not one you can see%', 'a coordinator cannot reassign an activity to a mentor they cannot read');
 
--- Cato, a mentor of C and a member of A.
-select set_config('request.jwt.claims', '{"sub": "7e570000-0000-4000-8000-0000000007a2", "role": "authenticated"}', true);
--- A full day of 1,440 counted minutes, and not one more.
-select lives_ok($$insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)
-  values ('7e570000-0000-4000-8000-000000000b71', '7e570000-0000-4000-8000-00000000070c', 'pgtap_routes_visit', '2003-05-03 00:00+00', 1000),
-         ('7e570000-0000-4000-8000-000000000b71', '7e570000-0000-4000-8000-00000000070a', 'pgtap_routes_visit', '2003-05-03 23:00+00', 440)$$,
-  'a mentor registers a full day of 1,440 minutes');
-select throws_like($$insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)
-  values ('7e570000-0000-4000-8000-000000000b71', '7e570000-0000-4000-8000-00000000070c', 'pgtap_routes_visit', '2003-05-03 12:00+00', 1)$$,
-  '%would have 1441 counted minutes on 2003-05-03%', 'one minute more on that day is refused, naming the day and its total');
 reset role;
 
 select * from finish();

@@ -4,8 +4,9 @@
 -- mentors in their home chapters, of a counting type, dated at random over the last
 -- `peerstats.bench_days` days. Each lasts one minute: an hour of writes at 20 a second puts
 -- about 240 on a mentor's day (100 mentors, three days), and a mentor's counted minutes on one
--- day may not pass 1,440. The reads it slows depend on the keys it logs, not on the minutes.
--- A seeded day may already be full (the seeder fills a busy mentor's day up to 1,440), so each
+-- day may not pass the daily bound (private.daily_bound_minutes()). The reads it slows depend
+-- on the keys it logs, not on the minutes. A seeded day may already be full (the seeder fills
+-- a busy mentor's day up to the bound), so each
 -- write draws its mentor and time again until that mentor's UTC day has a minute left.
 -- Run outside a transaction block, so it may commit.
 -- Parameters (set_config before this runs): peerstats.bench_rows, peerstats.bench_days.
@@ -31,7 +32,7 @@ begin
                  from private.counted_activities c
                  where c.peer_mentor_id = mentor
                    and c.recorded_at >= (day::timestamp at time zone 'UTC')
-                   and c.recorded_at < ((day + 1)::timestamp at time zone 'UTC')) < 1440;
+                   and c.recorded_at < ((day + 1)::timestamp at time zone 'UTC')) < private.daily_bound_minutes();
       if draw = draws_per_write then
         raise exception 'no mentor-day of the last % days has a minute left for write % of %', days, i, rows_to_write;
       end if;

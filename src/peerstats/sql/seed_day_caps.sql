@@ -1,11 +1,11 @@
--- Synthetic data, part 2: the 1,440-minute daily bound. The database refuses a write that
--- gives a peer mentor more than 1,440 counted minutes on one UTC day (by recorded_at), and
--- at about 14 activities per mentor and day (a million on the default profile) the drawn
--- durations of a busy day add up to more than that.
+-- Synthetic data, part 2: the daily bound (private.daily_bound_minutes()). The database
+-- refuses a write that gives a peer mentor more than that many counted minutes on one UTC day
+-- (by recorded_at), and at about 14 activities per mentor and day (a million on the default
+-- profile) the drawn durations of a busy day add up to more than that.
 --
 -- One pass over the whole run, before any row is written, counts the run's rows on each
 -- (mentor, UTC day) and sums their drawn durations, with the same draws as the insert
--- (pg_temp.seed_draws). A day's budget is 1,440 minus the counted minutes already there
+-- (pg_temp.seed_draws). A day's budget is the bound minus the counted minutes already there
 -- (only an --append run finds any). On a day whose drawn minutes exceed its budget every
 -- row of the run is cut to at most floor(budget / rows), rounded down to a 5-minute step
 -- where that is 5 or more: then the day's minutes, counted or not, add up to at most the
@@ -20,7 +20,7 @@ with run_days as (
   cross join lateral pg_temp.seed_draws(1, p.activities) d
   group by d.mentor_id, d.day
 ), budgeted as (
-  select r.*, 1440 - coalesce(existing.minutes, 0) as budget
+  select r.*, private.daily_bound_minutes() - coalesce(existing.minutes, 0) as budget
   from run_days r
   -- The same sum as the database's check; only a database that already holds activities
   -- is looked up, a day at a time through the (peer_mentor_id, recorded_at) index.

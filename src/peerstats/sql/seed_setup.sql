@@ -257,7 +257,7 @@ select (select count(*) from seed_mentor_slots) as mentor_slots,
 analyze seed_type_slots, seed_mentor_slots, seed_day_slots, seed_slot_counts, seed_params, seed_span;
 
 -- The choices about the activities numbered first_n to last_n of this run that decide how
--- they count against the 1,440-minute daily bound: mentor, chapter, type, UTC day and the
+-- they count against the daily bound: mentor, chapter, type, UTC day and the
 -- duration drawn before that bound is applied. Row number n has the key base + n, and every
 -- choice is seed_unit(seed, key, salt), so a row is the same whichever statement draws it:
 -- the daily-bound pass (seed_day_caps.sql) draws the whole run, the insert (seed_activities.sql)
