@@ -19,42 +19,42 @@ A, B, C, D, E, F = (f"Chapter {letter}" for letter in "ABCDEF")
 
 COUNTED = {"c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09", "c10", "c11"}
 
-# (chapter, UTC day): (activities, hours)
+# (chapter, UTC day): (activities, hours, minutes)
 TIME_SERIES = {
-    (A, date(2024, 1, 31)): (1, Decimal("1")),      # 23:59:59, 60 min
-    (A, date(2024, 2, 1)): (1, Decimal("0.5")),     # 00:00:01, 30 min (its duplicate, the deleted and the admin one excluded)
-    (B, date(2024, 2, 28)): (1, Decimal("0.75")),   # 23:59:59, 45 min
-    (B, date(2024, 2, 29)): (2, Decimal("0.45")),   # leap day: 00:00:01 12 min + 23:59:59 15 min
-    (B, date(2024, 3, 1)): (1, Decimal("0.5")),     # 00:00:01, 30 min
-    (C, date(2024, 3, 15)): (2, Decimal("25.5")),   # Cato's 1440 min + Anna's 90 min
-    (D, date(2024, 2, 10)): (1, Decimal("0.4")),
-    (E, date(2024, 2, 12)): (1, Decimal("0.8")),
-    (F, date(2024, 2, 5)): (1, Decimal("0.9")),
+    (A, date(2024, 1, 31)): (1, Decimal("1"), 60),      # 23:59:59, 60 min
+    (A, date(2024, 2, 1)): (1, Decimal("0.5"), 30),     # 00:00:01, 30 min (its duplicate, the deleted and the admin one excluded)
+    (B, date(2024, 2, 28)): (1, Decimal("0.75"), 45),   # 23:59:59, 45 min
+    (B, date(2024, 2, 29)): (2, Decimal("0.45"), 27),   # leap day: 00:00:01 12 min + 23:59:59 15 min
+    (B, date(2024, 3, 1)): (1, Decimal("0.5"), 30),     # 00:00:01, 30 min
+    (C, date(2024, 3, 15)): (2, Decimal("25.5"), 1530),  # Cato's 1440 min + Anna's 90 min
+    (D, date(2024, 2, 10)): (1, Decimal("0.4"), 24),
+    (E, date(2024, 2, 12)): (1, Decimal("0.8"), 48),
+    (F, date(2024, 2, 5)): (1, Decimal("0.9"), 54),
 }
 
-# (chapter, UTC month): (activities, hours, active mentors)
+# (chapter, UTC month): (activities, hours, minutes, active mentors)
 CHAPTER_STATS = {
-    (A, date(2024, 1, 1)): (1, Decimal("1"), 1),
-    (A, date(2024, 2, 1)): (1, Decimal("0.5"), 1),
-    (B, date(2024, 2, 1)): (3, Decimal("1.2"), 1),  # 45 + 12 + 15 min
-    (B, date(2024, 3, 1)): (1, Decimal("0.5"), 1),
-    (C, date(2024, 3, 1)): (2, Decimal("25.5"), 2),  # Cato and Anna
-    (D, date(2024, 2, 1)): (1, Decimal("0.4"), 1),
-    (E, date(2024, 2, 1)): (1, Decimal("0.8"), 1),
-    (F, date(2024, 2, 1)): (1, Decimal("0.9"), 1),
+    (A, date(2024, 1, 1)): (1, Decimal("1"), 60, 1),
+    (A, date(2024, 2, 1)): (1, Decimal("0.5"), 30, 1),
+    (B, date(2024, 2, 1)): (3, Decimal("1.2"), 72, 1),  # 45 + 12 + 15 min
+    (B, date(2024, 3, 1)): (1, Decimal("0.5"), 30, 1),
+    (C, date(2024, 3, 1)): (2, Decimal("25.5"), 1530, 2),  # Cato and Anna
+    (D, date(2024, 2, 1)): (1, Decimal("0.4"), 24, 1),
+    (E, date(2024, 2, 1)): (1, Decimal("0.8"), 48, 1),
+    (F, date(2024, 2, 1)): (1, Decimal("0.9"), 54, 1),
 }
 
-# (mentor, chapter, UTC month): (activities, hours)
+# (mentor, chapter, UTC month): (activities, hours, minutes)
 PEER_MENTOR_STATS = {
-    ("Anna", A, date(2024, 1, 1)): (1, Decimal("1")),
-    ("Anna", A, date(2024, 2, 1)): (1, Decimal("0.5")),
-    ("Anna", C, date(2024, 3, 1)): (1, Decimal("1.5")),
-    ("Bo", B, date(2024, 2, 1)): (3, Decimal("1.2")),
-    ("Bo", B, date(2024, 3, 1)): (1, Decimal("0.5")),
-    ("Cato", C, date(2024, 3, 1)): (1, Decimal("24")),
-    ("Dag", D, date(2024, 2, 1)): (1, Decimal("0.4")),
-    ("Eva", E, date(2024, 2, 1)): (1, Decimal("0.8")),
-    ("Finn", F, date(2024, 2, 1)): (1, Decimal("0.9")),
+    ("Anna", A, date(2024, 1, 1)): (1, Decimal("1"), 60),
+    ("Anna", A, date(2024, 2, 1)): (1, Decimal("0.5"), 30),
+    ("Anna", C, date(2024, 3, 1)): (1, Decimal("1.5"), 90),
+    ("Bo", B, date(2024, 2, 1)): (3, Decimal("1.2"), 72),
+    ("Bo", B, date(2024, 3, 1)): (1, Decimal("0.5"), 30),
+    ("Cato", C, date(2024, 3, 1)): (1, Decimal("24"), 1440),
+    ("Dag", D, date(2024, 2, 1)): (1, Decimal("0.4"), 24),
+    ("Eva", E, date(2024, 2, 1)): (1, Decimal("0.8"), 48),
+    ("Finn", F, date(2024, 2, 1)): (1, Decimal("0.9"), 54),
 }
 
 def keyed(rows, key_length: int) -> dict:

@@ -174,7 +174,7 @@ def test_a_crash_mid_refresh_leaves_the_last_committed_state_and_cron_refreshes_
         wait_until(lambda: waiting_for(conn, "crash victim") != [], "the refresh waits for the stats_freshness row")
         # Half-way: it holds the locks of the two views it has refreshed, and no others yet.
         assert conn.execute(
-            "select array_agg(l.relation::regclass::text order by 1)"
+            "select array_agg(l.relation::regclass::text order by l.relation::regclass::text)"
             " from pg_locks l join pg_stat_activity a using (pid)"
             " where a.application_name = 'crash victim' and l.granted and l.mode = 'ExclusiveLock'"
             " and l.relation in (select oid from pg_class where relkind = 'm')"
