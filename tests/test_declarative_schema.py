@@ -39,8 +39,9 @@ CATALOGUE = {
                p.proconfig::text, p.provolatile::text, p.proparallel::text, p.prosrc,
                obj_description(p.oid, 'pg_proc')
         from pg_proc p where p.pronamespace in ('public'::regnamespace, 'private'::regnamespace)""",
+    # realtime.messages is Realtime's, the policies on it the project's.
     "policies": "select schemaname, tablename, policyname, permissive, roles::text, cmd, qual, with_check"
-                " from pg_policies where schemaname in ('public', 'private')",
+                " from pg_policies where schemaname in ('public', 'private', 'realtime')",
     "triggers": """
         select t.tgrelid::regclass::text, t.tgname, t.tgenabled::text, pg_get_triggerdef(t.oid)
         from pg_trigger t where not t.tgisinternal""",
@@ -143,6 +144,7 @@ DRIFTS = [
     ("alter table private.stats_dirty_keys set (autovacuum_vacuum_threshold = 7)", "stats_dirty_keys"),
     ("alter policy activity_types_readable on public.activity_types using (false)", "activity_types_readable"),
     ("alter table public.activities disable trigger activities_guard_write", "activities_guard_write"),
+    ('alter policy "anon receives no stats topic" on realtime.messages using (true)', "anon receives no stats topic"),
     ("select cron.alter_job((select jobid from cron.job where jobname = 'refresh-stats-views'),"
      " schedule => '5 * * * *')", "refresh-stats-views"),
 ]

@@ -58,6 +58,9 @@ COMMENT ON FUNCTION private.caller_sees_chapter(chapter uuid) IS 'Whether the ca
 
 REVOKE ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) FROM PUBLIC;
 
+-- The Realtime policies on realtime.messages call it as the caller (55_realtime_broadcasts_and_channel_authorization).
+GRANT ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) TO authenticated;
+
 -- The threshold refresh counts what makes reads slow. A read of a chapter recomputes each of
 -- its dirty days: on 100k seeded activities, a chapter's 12-month read (three endpoints) took
 -- 3.9 ms with none, 14.9 ms with 100 and 98 ms with 500 (docs/history.md). So the job
