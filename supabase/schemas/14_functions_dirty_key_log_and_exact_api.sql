@@ -39,7 +39,7 @@ GRANT ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) TO authenticated
 
 -- The threshold refresh counts what makes reads slow. A read of a chapter recomputes each of
 -- its dirty days: on 100k seeded activities, a chapter's 12-month read (three endpoints) took
--- 3.9 ms with none, 14.9 ms with 100 and 98 ms with 500 (docs/architecture.md). So the job
+-- 3.9 ms with none, 14.9 ms with 100 and 98 ms with 500 (docs/history.md). So the job
 -- also refreshes when one chapter has more dirty days than private.dirty_days_threshold(), a
 -- month's worth, which the app's own traffic (this week's activities) stays under and a
 -- backfill over months passes. The entry count stays the first bound: it follows the rows a
@@ -71,7 +71,7 @@ REVOKE ALL ON FUNCTION private.most_dirty_days_of_a_chapter() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.most_dirty_days_of_a_chapter() TO service_role;
 
 -- Reads stay fast after a bulk backfill: when the log holds more than this many entries, the
--- every-minute job refreshes (see docs/architecture.md, "Schedule", for how the figure was
+-- every-minute job refreshes (see docs/history.md, 20261127000100, for how the figure was
 -- chosen).
 CREATE FUNCTION private.dirty_keys_threshold() RETURNS integer
     LANGUAGE sql IMMUTABLE
