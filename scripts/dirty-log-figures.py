@@ -1,4 +1,4 @@
-"""The dirty-key log's figures in docs/architecture.md, on a throwaway cluster of its own:
+"""The dirty-key log's figures in docs/history.md, on a throwaway cluster of its own:
 
     .venv/bin/python scripts/dirty-log-figures.py [--activities 100000] [--rounds 3]
 

@@ -65,7 +65,8 @@ def test_ensure_running_creates_then_reuses_and_stop_stops(fresh_home):
         started_at = conn.execute("select pg_postmaster_start_time()").fetchone()[0]
         settings = dict(conn.execute(
             "select name, setting from pg_settings "
-            "where name in ('shared_preload_libraries', 'cron.database_name', 'listen_addresses', 'server_version_num')"
+            "where name in ('shared_preload_libraries', 'cron.database_name', 'listen_addresses', 'server_version_num',"
+            " 'wal_level')"
         ).fetchall())
         conn.execute("create table kept_across_restarts (x int)")
         conn.execute("create extension pg_cron")
@@ -75,6 +76,7 @@ def test_ensure_running_creates_then_reuses_and_stop_stops(fresh_home):
     assert settings["listen_addresses"] == ""  # a Unix socket only, no TCP port
     # The major Debian installed with pg_cron (the highest where several are).
     assert settings["server_version_num"][:2] == str(debian_majors_with_pg_cron()[-1])
+    assert settings["wal_level"] == "logical"  # Realtime's model decodes the WAL
     assert cron_version
 
     # A second call, even from another Cluster object, reuses the running server.
@@ -92,6 +94,22 @@ def test_ensure_running_creates_then_reuses_and_stop_stops(fresh_home):
     with psycopg.connect(url) as conn:
         assert conn.execute("select to_regclass('public.kept_across_restarts') is not null").fetchone()[0]
         assert conn.execute("select pg_postmaster_start_time()").fetchone()[0] > started_at
+
+
+def test_a_cluster_made_before_logical_wal_gets_it_on_its_next_use(fresh_home):
+    cluster = Cluster(fresh_home)
+    cluster.ensure_running()
+    # As an earlier peerstats left it: its settings without the logical WAL line.
+    conf = cluster.data_dir / "postgresql.conf"
+    conf.write_text(conf.read_text().replace("wal_level = logical\n", ""))
+    cluster.restart()
+    with psycopg.connect(cluster.url) as conn:
+        assert conn.execute("show wal_level").fetchone()[0] == "replica"
+
+    cluster.ensure_running()
+
+    with psycopg.connect(cluster.url) as conn:
+        assert conn.execute("show wal_level").fetchone()[0] == "logical"
 
 
 def test_local_commands_and_the_embedded_default(fresh_home):

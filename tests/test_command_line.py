@@ -30,8 +30,9 @@ REQUIRED_VALUES = {"--activities": "10", "--year": "2025",
 # Commands that never use --database-url's database: the embedded cluster's, and the
 # benchmarks on a throwaway cluster of their own.
 NO_DATABASE_URL = {("local", "start"), ("local", "stop"), ("local", "status"), ("bench",), ("bench", "load")}
-# Commands whose output is not a report: the export is JSON or CSV already; the worker only logs.
-NOT_REPORTING = {("bufdir", "export"), ("worker",)}
+# Commands whose output is not a report: the export is JSON or CSV already; the worker only logs;
+# the watch is a live view.
+NOT_REPORTING = {("bufdir", "export"), ("worker",), ("watch",)}
 
 
 def leaf_commands(group: click.Group = cli.app, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], click.Command]:

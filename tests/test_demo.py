@@ -38,6 +38,10 @@ def test_the_demo_seeds_verifies_and_draws_then_reuses_its_data(migrated, tmp_pa
     # The coordinator's report is written beside the chart, and its path printed.
     report = chart.with_suffix(".html")
     assert str(report.resolve()) in first.stdout and "<svg" in report.read_text(encoding="utf-8")
+    # At the end, one mentor's write reaches the coordinator's live view through a broadcast,
+    # and is deleted again: the data stays as seeded.
+    live_view = first.stdout.split("live view")[-1]
+    assert "after its commit" in live_view and "12 months" in live_view and "UTC" in live_view
     with database.connect(migrated) as conn:
         assert conn.execute("select count(*) from public.activities").fetchone()[0] == 3000
 
@@ -48,6 +52,7 @@ def test_the_demo_seeds_verifies_and_draws_then_reuses_its_data(migrated, tmp_pa
     summary = json.loads(second.stdout)
     assert summary["data"]["activities"] == 3000 and summary["verify"]["failed"] == 0
     assert summary["chart"]["path"] == str(chart.resolve()) and summary["cluster"] is None
+    assert summary["live_view"]["commit_to_view_ms"] > 0
     assert chart.exists()
 
     rebuilt = demo(migrated, "--activities", "2000", "--rebuild", "--yes", "--output", str(chart), cwd=tmp_path)

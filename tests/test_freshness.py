@@ -35,3 +35,12 @@ def test_bench_freshness_sees_every_write_at_the_first_read_while_refreshes_run(
     # The probes were written through the API by signed-in mentors and are in the database.
     assert conn.execute("select count(*) from public.activities where created_at >= now() - interval '5 minutes'"
                         " and duration_minutes = 1").fetchone()[0] >= 60
+
+    # Broadcasts: every write's message reached the subscriber, one per chapter per transaction.
+    broadcasts = report["broadcasts"]
+    assert broadcasts["spread_delivered"] == broadcasts["spread_writes"] == 60
+    assert broadcasts["burst_delivered"] == broadcasts["burst_writes"]
+    assert 0 < broadcasts["spread_ms"]["p50"] <= broadcasts["spread_ms"]["p95"] <= broadcasts["spread_ms"]["max"]
+    assert list(broadcasts["messages_per_transaction"].values()) == [1, 5, 0]
+    assert broadcasts["inserts_per_s_with_broadcasts"] > 0 and broadcasts["inserts_per_s_without_broadcasts"] > 0
+    assert "commit to message p50 / p95 / max" in finished.stdout

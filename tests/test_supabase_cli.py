@@ -3,6 +3,8 @@
 The cluster's superuser is supabase_admin; migrations run as `postgres`, which is not a
 superuser and holds what Supabase's image grants it (tests/sql/hosted_supabase.sql); pg_cron is
 enabled the way Supabase's dashboard does it (tests/sql/hosted_supabase_enable_pg_cron.sql).
+The schema realtime is made as the Realtime server makes it, and postgres may manage the policies
+of realtime.messages as supautils' policy_grants let it (tests/sql/hosted_supabase_policy_grants.sql).
 The CLI connects over TCP with a password, as it would to a hosted project. scripts/install
 puts the pinned CLI in .tools; without it these tests fail, they never skip.
 """
@@ -16,8 +18,10 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,8 @@ from peerstats import database
 from peerstats.cluster import Cluster, throwaway_cluster
 from peerstats.migrations import Runner, discover
 from peerstats.postgrest import request
+from peerstats.realtime.authorization import Context, may_join
+from peerstats.realtime.partitions import create_partitions
 
 REPO = Path(__file__).resolve().parents[1]
 SUPABASE_CLI = REPO / ".tools" / "node_modules" / ".bin" / "supabase"
@@ -87,6 +93,8 @@ def hosted() -> Iterator[HostedSupabase]:
     with throwaway_cluster(superuser="supabase_admin", tcp=True) as cluster:
         hosted = HostedSupabase(cluster, password)
         hosted.run_as_admin((SQL_DIR / "hosted_supabase.sql").read_text())
+        hosted.run_as_admin(resources.files("peerstats").joinpath("sql/realtime_schema.sql").read_text())
+        hosted.run_as_admin((SQL_DIR / "hosted_supabase_policy_grants.sql").read_text())
         hosted.run_as_admin(sql.SQL("alter role postgres password {}").format(sql.Literal(password)).as_string())
         yield hosted
 
@@ -294,3 +302,51 @@ def test_status_health_and_the_history_pruning_work_as_postgres(deployed):
     with database.connect(hosted.postgres_url) as conn:
         assert conn.execute(f"select return_message, count(*) from cron.job_run_details where jobid in {ours} "
                             "and return_message like '%% days' group by 1").fetchall() == [("6 days", 3)]
+
+
+def test_postgres_manages_the_policies_of_realtime_messages_and_nothing_else_of_it(deployed):
+    """The push made peerstats's policies on realtime.messages, a table of supabase_realtime_admin,
+    as postgres: supautils' policy grants let it do that and no more."""
+    hosted = deployed
+    with database.connect(hosted.postgres_url) as conn:
+        assert {name for (name,) in conn.execute(
+            "select policyname from pg_policies where schemaname = 'realtime' and tablename = 'messages'")} == {
+            "coordinators receive their chapters' stats broadcasts",
+            "stats topics are for their chapters' coordinators only",
+            "anon receives no stats topic", "no API role sends on a stats topic"}
+        assert conn.execute("select pg_get_userbyid(relowner), pg_has_role('postgres', relowner, 'MEMBER')"
+                            " from pg_class where oid = 'realtime.messages'::regclass").fetchone() == (
+            "supabase_realtime_admin", False)
+        with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("alter table realtime.messages add column smuggled integer")
+        with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("alter table realtime.messages disable row level security")
+
+
+def test_realtime_authorizes_joins_there_as_the_server_does(deployed):
+    """Realtime connects as supabase_admin and runs its probe: on the Supabase-shaped database
+    a coordinator joins their chapter's topic, a mentor of it does not, and a write by the
+    mentor through the API sends its broadcast."""
+    hosted = deployed
+    coordinator, mentor, chapter, peer_mentor = (str(uuid.uuid4()) for _ in range(4))
+    with database.connect(hosted.admin_url) as admin:
+        create_partitions(admin)
+        admin.execute("insert into auth.users (id, email) values (%s, 'rt.coordinator@hosted.test'),"
+                      " (%s, 'rt.mentor@hosted.test')", (coordinator, mentor))
+        admin.execute("insert into public.chapters (id, name) values (%s, 'Hosted realtime chapter')", (chapter,))
+        admin.execute("insert into public.activity_types (code, label, counts_in_stats)"
+                      " values ('hosted_rt_visit', 'Hosted realtime visit', true)")
+        admin.execute("insert into public.coordinator_chapters (user_id, chapter_id) values (%s, %s)",
+                      (coordinator, chapter))
+        admin.execute("insert into public.peer_mentors (id, user_id, chapter_id, full_name)"
+                      " values (%s, %s, %s, 'Hosted Mentor')", (peer_mentor, mentor, chapter))
+        topic = f"stats:chapter:{chapter}"
+        assert may_join(admin, Context(topic, {"role": "authenticated", "sub": coordinator}))
+        assert not may_join(admin, Context(topic, {"role": "authenticated", "sub": mentor}))
+        assert not may_join(admin, Context(topic, {"role": "anon"}))
+    with database.connect(hosted.postgres_url) as conn:
+        request(conn, "authenticated", "insert into public.activities (peer_mentor_id, chapter_id, activity_type,"
+                " recorded_at, duration_minutes) values (%s, %s, 'hosted_rt_visit', now(), 30)", (peer_mentor, chapter),
+                user_id=mentor, read_only=False)
+        assert conn.execute("select event, private from realtime.messages where topic = %s",
+                            (topic,)).fetchall() == [("stats_changed", True)]

@@ -20,6 +20,7 @@ from peerstats import demo as demonstration
 from peerstats import report as coordinator_report
 from peerstats import seed as seeding
 from peerstats import verify as verification
+from peerstats import watch as live_view
 from peerstats import xlsx_export
 from peerstats.cluster import Cluster, default_home, server_version
 from peerstats.confirm import confirm_loss
@@ -358,6 +359,31 @@ def report(ctx: click.Context, coordinator_id: uuid.UUID, months: int, output: p
     console.print(coordinator_report.describe(written), highlight=False)
 
 
+@app.command("watch")
+@click.option("--coordinator", "coordinator_id", type=click.UUID, required=True, metavar="USER_ID",
+              help="The coordinator's user id (auth.users): the view shows their chapters.")
+@click.option("--realtime-url", metavar="URL",
+              help="Hosted Supabase: the project's Realtime URL (https://<ref>.supabase.co/realtime/v1). "
+                   "Without it, a model of the Realtime server runs here on the database.")
+@click.option("--jwt", metavar="TOKEN", help="With --realtime-url: the coordinator's access token.")
+@click.option("--apikey", metavar="KEY", help="With --realtime-url: the project's anon key  [default: --jwt].")
+@click.pass_context
+def watch(ctx: click.Context, coordinator_id: uuid.UUID, realtime_url: Optional[str], jwt: Optional[str],
+          apikey: Optional[str]) -> None:
+    """A live view of a coordinator's chapters, read again through the API on each broadcast.
+
+    Per chapter: activities and hours of the last 12 months, this week and today (UTC), and when
+    a broadcast last said it changed. It subscribes to the private Realtime channel
+    stats:chapter:<id> of each chapter and reads again, as the coordinator, once per burst of
+    broadcasts; nothing is read while nothing changes. Ctrl-C ends it.
+    """
+    if realtime_url is None and (jwt or apikey):
+        raise click.UsageError("--jwt and --apikey go with --realtime-url")
+    if realtime_url is not None and jwt is None:
+        raise click.UsageError("--realtime-url needs --jwt, the coordinator's access token")
+    live_view.run(url_of(ctx), coordinator_id, console, realtime_url=realtime_url, jwt=jwt, apikey=apikey)
+
+
 @app.group("bench", invoke_without_command=True)
 @click.option("--sizes", default=",".join(str(size) for size in benchmark.DEFAULT_SIZES), show_default=True,
               help="Activity counts to measure, separated by commas.")
@@ -402,10 +428,15 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: 
 @click.pass_context
 def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: float,
                     output: Optional[pathlib.Path], as_json: bool) -> None:
-    """Time from a write's commit until the API shows it, while refreshes run back to back.
+    """Time from a write's commit until the API shows it, and until its Realtime broadcast arrives.
 
-    Runs on a throwaway cluster of its own, or on the database of --database-url, which it
-    migrates, seeds and writes to: give only a database you can throw away.
+    First the API: inserts at --rate while refreshes run back to back, each read back as the
+    coordinator. Then the broadcasts, through the model of the Realtime server: commit to
+    message at a subscriber at --rate over the chapters and in a burst into one chapter,
+    messages per transaction, and single-row insert throughput with the broadcast trigger on
+    and off in the same run. Runs on a throwaway cluster of its own, or on the database of
+    --database-url, which it migrates, seeds and writes to: give only a database you can
+    throw away.
     """
     result = freshness.run(ctx.find_root().obj, activities=activities, rate=rate, duration=duration,
                            progress=lambda step: console_for(as_json).print(f"[dim]{step}[/dim]"))

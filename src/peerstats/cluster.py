@@ -54,6 +54,10 @@ cron.database_name = 'postgres'
 # Jobs run in background workers, so pg_cron needs no TCP connection back to the server.
 cron.use_background_workers = on
 """
+# Supabase Realtime reads realtime.messages from the write-ahead log by logical decoding; the
+# model of it (peerstats.realtime) does the same, which needs logical WAL. Kept apart from the
+# settings above so that a cluster made before it gets this line too (see ensure_running).
+LOGICAL_WAL_SETTING = "wal_level = logical\n"
 # How long a command waits for the server to accept connections after it was started.
 READY_TIMEOUT_S = 60
 
@@ -270,7 +274,8 @@ class Cluster:
     def _append_settings(self) -> None:
         settings = SERVER_SETTINGS.format(
             socket_dir=self.socket_dir, port=self.port,
-            listen_addresses="127.0.0.1" if self.tcp_port else "") + (PG_CRON_SETTINGS if self.pg_cron else "")
+            listen_addresses="127.0.0.1" if self.tcp_port else "") + (PG_CRON_SETTINGS if self.pg_cron else "") \
+            + LOGICAL_WAL_SETTING
         # The data directory belongs to the server's user; append as that user too.
         self._append_as_owner(self.data_dir / "postgresql.conf", settings)
 
@@ -288,8 +293,9 @@ class Cluster:
         a base backup taken over a replication connection, then streaming replication
         (pg_basebackup -R writes primary_conninfo and standby.signal).
 
-        initdb's defaults are all the primary needs: wal_level replica, max_wal_senders 10,
-        and a `local replication` line in pg_hba.conf. The copied postgresql.conf names the
+        initdb's defaults are all the primary needs (max_wal_senders 10 and a `local
+        replication` line in pg_hba.conf; its wal_level, logical, is more than the replica level
+        a standby needs). The copied postgresql.conf names the
         primary's socket and port; this cluster's own, appended after them, take precedence.
         """
         self._make_home()
@@ -297,6 +303,10 @@ class Cluster:
                   "-p", str(primary.port), "-U", primary.superuser,
                   "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast")
         self._append_settings()
+
+    def has_logical_wal_setting(self) -> bool:
+        # Readable by its owner, who runs peerstats, or by root.
+        return LOGICAL_WAL_SETTING.strip() in (self.data_dir / "postgresql.conf").read_text()
 
     def _append_as_owner(self, path: Path, text: str) -> None:
         command = [*self._owner_prefix(), "tee", "-a", str(path)]
@@ -360,6 +370,12 @@ class Cluster:
         with self.lock():
             if not self.is_initialized():
                 self.initialize()
+            elif not self.has_logical_wal_setting():
+                # Made by an earlier peerstats: the last setting in the file wins, and the
+                # server reads wal_level only when it starts.
+                self._append_as_owner(self.data_dir / "postgresql.conf", LOGICAL_WAL_SETTING)
+                if self.is_running():
+                    self.restart()
             if not self.is_running():
                 self.start()
             self.wait_until_ready()

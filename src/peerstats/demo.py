@@ -3,11 +3,15 @@
 Migrations, 100k synthetic activities (kept for the next run, or rebuilt when asked), a refresh,
 every acceptance criterion measured, then, read through the API as a coordinator: the chart
 their dashboard draws (activities and hours per week of their largest chapter over verify's 12
-months) and their HTML report (`peerstats report`).
+months) and their HTML report (`peerstats report`); last, one write by a mentor reaching that
+coordinator's live view (`peerstats watch`) through a Realtime broadcast.
 """
 
 from __future__ import annotations
 
+import io
+import threading
+import time
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,7 +21,7 @@ import psycopg
 from rich.console import Console
 from rich.markup import escape
 
-from peerstats import chart, database, migrations, postgrest, seed as seeding, verify
+from peerstats import chart, database, migrations, postgrest, seed as seeding, verify, watch
 from peerstats import report as coordinator_report
 from peerstats.cluster import Cluster
 from peerstats.confirm import confirm_loss
@@ -87,6 +91,57 @@ def draw_chart(conn: psycopg.Connection, source: ChartSource, window: tuple[date
     return chart.save_png(figure, output), len(weeks)
 
 
+# How long the demo waits for its write to reach the live view before saying it did not.
+LIVE_VIEW_WAIT_S = 10
+
+
+def a_write_reaches_the_live_view(url: str, source: ChartSource) -> tuple[float, Any]:
+    """`peerstats watch` of the chart's coordinator (in the background, on the model of
+    Realtime), one activity a mentor of the chapter registers through the API, and the time
+    from its commit to the view showing it; the activity is deleted again afterwards. Returns
+    (milliseconds, the view as it showed the write)."""
+    with database.connect(url, application_name="peerstats demo") as conn:
+        writer = conn.execute("select id, user_id from public.peer_mentors where chapter_id = %s and user_id is not null"
+                              " order by id limit 1", (source.chapter_id,)).fetchone()
+        activity_type = conn.execute("select code from public.activity_types where counts_in_stats"
+                                     " order by code limit 1").fetchone()
+    if writer is None or activity_type is None:
+        raise PeerstatsError(f"{source.chapter_name} has no signed-in mentor or there is no counting type: "
+                             "nothing to write as a mentor")
+    snapshots: list[tuple[float, watch.Snapshot]] = []
+    rendered = threading.Condition()
+
+    def on_render(snapshot: watch.Snapshot) -> None:
+        with rendered:
+            snapshots.append((time.monotonic(), snapshot))
+            rendered.notify_all()
+
+    def today_of_chapter(snapshot: watch.Snapshot) -> int:
+        return next(c.today.activities for c in snapshot.chapters if str(c.chapter_id) == str(source.chapter_id))
+
+    quiet = Console(file=io.StringIO(), width=80)
+    with watch.watching_in_thread(url, str(source.coordinator_id), quiet, on_render) as live, \
+            database.connect(url, application_name="peerstats demo") as conn:
+        with rendered:
+            if not rendered.wait_for(lambda: snapshots, LIVE_VIEW_WAIT_S):
+                raise PeerstatsError("the live view did not start")
+            before = today_of_chapter(snapshots[-1][1])
+        (activity_id,), = postgrest.request(
+            conn, "authenticated", "insert into public.activities (peer_mentor_id, chapter_id, activity_type,"
+            " recorded_at, duration_minutes) values (%s, %s, %s, now(), 1) returning id",
+            (writer[0], source.chapter_id, activity_type[0]), user_id=str(writer[1]), read_only=False)
+        committed = time.monotonic()
+        try:
+            with rendered:
+                if not rendered.wait_for(lambda: today_of_chapter(snapshots[-1][1]) > before, LIVE_VIEW_WAIT_S):
+                    raise PeerstatsError(f"the write did not reach the live view within {LIVE_VIEW_WAIT_S} s")
+                shown_at, snapshot = snapshots[-1]
+            view = watch.render(snapshot, live.last_changed, "after one write by a mentor")
+        finally:
+            conn.execute("delete from public.activities where id = %s", (activity_id,))
+    return (shown_at - committed) * 1000, view
+
+
 def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Console, yes: bool = False) -> DemoResult:
     """The demo; returns verify's report (the caller fails the command when a criterion fails) and
     the summary. `rebuild` drops the data only when confirmed (`yes`, or at a terminal)."""
@@ -133,6 +188,11 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
         f"           that coordinator's {report_chapters} chapter{'s' if report_chapters != 1 else ''}, read through the API;\n"
         f"           open it in a web browser",
         soft_wrap=True)
+    live_ms, live_view = a_write_reaches_the_live_view(url, source)
+    console.print(f"\n[bold]live view[/bold] (peerstats watch --coordinator {source.coordinator_id})\n"
+                  f"  a mentor's write in {escape(source.chapter_name)} reached it {live_ms:.0f} ms after its commit\n"
+                  f"  (a Realtime broadcast, then a read through the API as the coordinator):")
+    console.print(live_view)
     summary = {
         "data": {key: db[key] for key in ("activities", "counted_activities", "chapters", "mentors", "coordinators")},
         "refresh": [asdict(r) for r in refreshed],
@@ -141,6 +201,8 @@ def run(url: str, *, activities: int, rebuild: bool, output: Path, console: Cons
         "chart": {"path": str(path.resolve()), "chapter": source.chapter_name, "weeks": week_count,
                   "from": window[0].isoformat(), "until": (window[1] - timedelta(days=1)).isoformat()},
         "report": {"path": str(output.with_suffix(".html").resolve()), "chapters": report_chapters},
+        "live_view": {"coordinator": str(source.coordinator_id), "chapter": source.chapter_name,
+                      "commit_to_view_ms": round(live_ms, 1)},
     }
     return DemoResult(report, summary)
 

@@ -7,7 +7,8 @@ the probe day through public.activity_time_series, and the probe's staleness is 
 from that commit to the first read that shows it (0 when the first read after the commit
 does). Meanwhile refreshes run back to back (so probes commit before, during and after
 refreshes), and a coordinator's 12-month dashboard is read again and again through the API and
-through the plain views, to compare their latency under the same load.
+through the plain views, to compare their latency under the same load. Then the broadcasts'
+figures (broadcast_freshness).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import datetime, timezone
 import psycopg
 from rich.console import Console
 
-from peerstats import database, migrations, postgrest, verify
+from peerstats import broadcast_freshness, database, migrations, postgrest, verify
 from peerstats.latency import percentile
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
@@ -74,6 +75,7 @@ class Report:
     dashboard_requests: int
     dashboard_api_ms: dict[str, float]
     dashboard_plain_ms: dict[str, float]
+    broadcasts: broadcast_freshness.BroadcastReport | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -81,7 +83,10 @@ class Report:
         return self.probes > 0 and self.probes_seen == self.probes and self.staleness_ms["max"] == 0
 
     def as_json(self) -> dict:
-        return {**asdict(self), "target_met": self.target_met}
+        document = {**asdict(self), "target_met": self.target_met}
+        if self.broadcasts is not None:
+            document["broadcasts"] = self.broadcasts.as_json()
+        return document
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -179,7 +184,10 @@ def run(database_url: str | None, *, activities: int, rate: float, duration: flo
         progress("refreshing the materialized views")
         refresh_stats_views(conn)
         vacuum_after_load(conn)
-        return load(conn, url, setting, activities=activities, rate=rate, duration=duration, progress=progress)
+        report = load(conn, url, setting, activities=activities, rate=rate, duration=duration, progress=progress)
+        report.broadcasts = broadcast_freshness.measure(url, setting.chapters, setting.writer_of, setting.activity_type,
+                                                        rate=rate, duration=duration, progress=progress)
+        return report
 
 
 def load(conn: psycopg.Connection, url: str, setting: Setting, *, activities: int, rate: float, duration: float,
@@ -268,5 +276,24 @@ def print_report(console: Console, result: Report) -> None:
     print_table(console, ["freshness under load", "measured"], rows, title=(
         f"{result.activities:,} activities, {result.rate:g} inserts/s through the API for {result.duration_s:g} s, "
         f"refreshes back to back"))
+    if result.broadcasts is not None:
+        print_broadcasts(console, result.broadcasts)
     for note in result.notes:
         console.print(f"note: {note}")
+
+
+def print_broadcasts(console: Console, result: broadcast_freshness.BroadcastReport) -> None:
+    spread, burst = result.spread_ms, result.burst_ms
+    rows = [
+        (f"{result.rate:g} inserts/s over the chapters: delivered", f"{result.spread_delivered} of {result.spread_writes}"),
+        ("  commit to message p50 / p95 / max", f"{spread['p50']:.0f} / {spread['p95']:.0f} / {spread['max']:.0f} ms"),
+        (f"a burst of {result.burst_writes} into one chapter: delivered",
+         f"{result.burst_delivered} of {result.burst_writes}"),
+        ("  commit to message p50 / p95 / max", f"{burst['p50']:.0f} / {burst['p95']:.0f} / {burst['max']:.0f} ms"),
+        *((f"messages for {transaction}", str(count)) for transaction, count in result.messages_per_transaction.items()),
+        ("single-row inserts/s with / without broadcasts",
+         f"{result.inserts_per_s_with_broadcasts:.0f} / {result.inserts_per_s_without_broadcasts:.0f}"),
+        ("  with / without", f"{result.throughput_ratio:.2f}"),
+    ]
+    print_table(console, ["broadcasts (model of Realtime)", "measured"], rows, title=(
+        "from a commit to the stats_changed message at a subscriber (the official Python client)"))

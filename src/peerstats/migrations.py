@@ -131,9 +131,12 @@ class Runner:
         return [MigrationState(m, m.version in applied) for m in self.migrations]
 
     def ensure_supabase_pieces(self) -> None:
-        shim = resources.files("peerstats").joinpath("sql/supabase_shim.sql").read_text()
+        sql_files = resources.files("peerstats").joinpath("sql")
         with self.conn.transaction():
-            self.conn.execute(shim)
+            self.conn.execute(sql_files.joinpath("supabase_shim.sql").read_text())
+            # Supabase's Realtime server made the schema realtime; elsewhere we make it as it does.
+            if self.conn.execute("select to_regnamespace('realtime') is null").fetchone()[0]:
+                self.conn.execute(sql_files.joinpath("realtime_schema.sql").read_text())
             self.conn.execute(HISTORY_DDL)
 
     def _run_file(self, path: Path, record) -> None:

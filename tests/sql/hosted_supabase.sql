@@ -64,6 +64,10 @@ alter table auth.users owner to supabase_auth_admin;
 alter function auth.uid() owner to supabase_auth_admin;
 alter function auth.role() owner to supabase_auth_admin;
 
+-- Realtime's tenant migration 20240401105812 (the schema realtime itself, as the Realtime
+-- server makes it, is peerstats's src/peerstats/sql/realtime_schema.sql, run after this file).
+create role supabase_realtime_admin nologin noinherit noreplication;
+
 -- 00000000000003-post-setup.sql
 alter role postgres set search_path to "$user", public, extensions;
 

@@ -35,6 +35,11 @@ begin
       grant all on sequences to anon, authenticated, service_role;
   end if;
 
+  -- Realtime's tenant migration 20240401105812 creates it to own the schema realtime's objects.
+  if not exists (select from pg_roles where rolname = 'supabase_realtime_admin') then
+    create role supabase_realtime_admin nologin noinherit noreplication;
+  end if;
+
   -- PostgREST applies a role's settings for every database (pg_roles.rolconfig) to each request
   -- made as that role; Supabase sets these two.
   for api_timeout in select * from (values ('anon', '3s'), ('authenticated', '8s')) as t(role_name, timeout) loop
