@@ -79,6 +79,7 @@ def test_demo_verify_report_and_a_closed_year_on_todays_date(migrated, tmp_path,
 # --- the clock list ---------------------------------------------------------------------------------
 
 LIBFAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
+FAKETIME_SITE = Path(__file__).resolve().parent / "faketime"
 # (name, moment in UTC, TZ of the server and the client: None keeps the machine's).
 CLOCKS = [
     ("31-dec-23.59.30", datetime(2027, 12, 31, 23, 59, 30, tzinfo=timezone.utc), None),
@@ -91,16 +92,15 @@ CLOCKS = [
 
 
 def faked_environment(moment: datetime, time_zone: str | None) -> dict[str, str]:
-    """This process's environment with every clock moved to `moment`: a relative offset, computed
-    once, so the server and the client share one clock that keeps ticking. The monotonic clock
-    moves by the same offset: libfaketime 0.9.10 fails absolute sleeps with EINVAL when only the
-    wall clock is moved, and Python's time.sleep is one. The price: a timed wait on a lock
-    (Thread.join or Event.wait with a timeout) never returns, its deadline being read on the
-    moved clock and waited for on the real one, so a date-dependent test must not make one."""
+    """This process's environment with the wall clock moved to `moment`: a relative offset,
+    computed once, so the server and the client share one clock that keeps ticking. The monotonic
+    clock stays real, and tests/faketime/sitecustomize.py (on the PYTHONPATH) gives Python a
+    time.sleep that libfaketime does not break (see there)."""
     assert LIBFAKETIME is not None, "libfaketime missing: scripts/install installs Debian's faketime"
     environment = {**os.environ, "LD_PRELOAD": str(LIBFAKETIME),
-                   "FAKETIME": f"{math.ceil(moment.timestamp() - time.time()):+d}"}
-    environment.pop("FAKETIME_DONT_FAKE_MONOTONIC", None)
+                   "FAKETIME": f"{math.ceil(moment.timestamp() - time.time()):+d}",
+                   "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(FAKETIME_SITE), os.environ.get("PYTHONPATH")]))}
     if time_zone:
         environment["TZ"] = time_zone
     return environment
