@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from peerstats.latency import percentile
+from peerstats.bench.latency import percentile
 
 
 def test_percentile_is_nearest_rank():

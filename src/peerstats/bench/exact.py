@@ -30,8 +30,8 @@ from psycopg import sql
 from rich.console import Console
 
 from peerstats import database, postgrest, verify
+from peerstats.bench.latency import Series, measure
 from peerstats.errors import PeerstatsError
-from peerstats.latency import Series, measure
 from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 

@@ -34,11 +34,11 @@ import psycopg
 from rich.console import Console
 
 from peerstats import database, migrations, postgrest
-from peerstats.bench import check_writable
-from peerstats.latency import percentile
+from peerstats.bench.freshness import DASHBOARD_QUERIES
+from peerstats.bench.latency import percentile
+from peerstats.bench.sizes import check_writable
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
-from peerstats.freshness import DASHBOARD_QUERIES
 from peerstats.output import Column, json_text, print_table
 from peerstats.periods import months_window
 from peerstats.refresh import refresh_stats_views

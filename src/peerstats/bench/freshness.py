@@ -8,7 +8,7 @@ from that commit to the first read that shows it (0 when the first read after th
 does). Meanwhile refreshes run back to back (so probes commit before, during and after
 refreshes), and a coordinator's 12-month dashboard is read again and again through the API and
 through the plain views, to compare their latency under the same load. Then the broadcasts'
-figures (broadcast_freshness).
+figures (bench.broadcasts).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from datetime import datetime, timezone
 import psycopg
 from rich.console import Console
 
-from peerstats import broadcast_freshness, database, migrations, postgrest, verify
-from peerstats.latency import percentile
+from peerstats import database, migrations, postgrest, verify
+from peerstats.bench.broadcasts import BroadcastReport, measure as measure_broadcasts
+from peerstats.bench.latency import percentile
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
 from peerstats.output import print_table
@@ -75,7 +76,7 @@ class Report:
     dashboard_requests: int
     dashboard_api_ms: dict[str, float]
     dashboard_plain_ms: dict[str, float]
-    broadcasts: broadcast_freshness.BroadcastReport | None = None
+    broadcasts: BroadcastReport | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -185,8 +186,8 @@ def run(database_url: str | None, *, activities: int, rate: float, duration: flo
         refresh_stats_views(conn)
         vacuum_after_load(conn)
         report = load(conn, url, setting, activities=activities, rate=rate, duration=duration, progress=progress)
-        report.broadcasts = broadcast_freshness.measure(url, setting.chapters, setting.writer_of, setting.activity_type,
-                                                        rate=rate, duration=duration, progress=progress)
+        report.broadcasts = measure_broadcasts(url, setting.chapters, setting.writer_of, setting.activity_type,
+                                               rate=rate, duration=duration, progress=progress)
         return report
 
 
@@ -282,7 +283,7 @@ def print_report(console: Console, result: Report) -> None:
         console.print(f"note: {note}")
 
 
-def print_broadcasts(console: Console, result: broadcast_freshness.BroadcastReport) -> None:
+def print_broadcasts(console: Console, result: BroadcastReport) -> None:
     spread, burst = result.spread_ms, result.burst_ms
     rows = [
         (f"{result.rate:g} inserts/s over the chapters: delivered", f"{result.spread_delivered} of {result.spread_writes}"),

@@ -31,8 +31,8 @@ from typing import Any
 import psycopg
 
 from peerstats import database, postgrest
+from peerstats.bench.latency import percentile
 from peerstats.errors import PeerstatsError
-from peerstats.latency import percentile
 from peerstats.realtime import tokens
 from peerstats.realtime.server import serve_in_thread
 
