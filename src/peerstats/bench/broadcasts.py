@@ -29,9 +29,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from peerstats import database, postgrest
-from peerstats.bench.latency import percentile
+from peerstats.bench.exact import set_triggers_enabled
+from peerstats.bench.latency import summary
 from peerstats.errors import PeerstatsError
 from peerstats.realtime import tokens
 from peerstats.realtime.server import serve_in_thread
@@ -43,7 +45,8 @@ THROUGHPUT_ROUNDS = 3
 # A message not arrived this long after the last write counts as lost.
 DELIVERY_WAIT_S = 5.0
 TOPIC_PREFIX = "stats:chapter:"
-BROADCAST_TRIGGER = ("private.stats_dirty_keys", "stats_dirty_keys_broadcast")
+BROADCAST_TABLE = sql.Identifier("private", "stats_dirty_keys")
+BROADCAST_TRIGGERS = ("stats_dirty_keys_broadcast",)
 INSERT = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
           " values (%s, %s, %s, %s, 1)")
 
@@ -67,10 +70,6 @@ class BroadcastReport:
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "throughput_ratio": self.throughput_ratio}
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values, default=float("nan"))}
 
 
 class Subscriber:
@@ -224,14 +223,13 @@ def throughput(url: str, chapters: list[str], writer_of: dict[str, tuple[str, st
     cores the writer uses (on Supabase the Realtime server runs elsewhere). The inserts are
     dated over the 28 days before yesterday, so no mentor-day passes 1,440 minutes."""
     now = datetime.now(timezone.utc)
-    table, trigger = BROADCAST_TRIGGER
     counts = {True: 0, False: 0}
     with database.connect(url, application_name="peerstats-bench-broadcast-owner") as owner, \
             database.connect(url, application_name="peerstats-bench-broadcast-writer") as writer:
         try:
             for _ in range(THROUGHPUT_ROUNDS):
                 for enabled in (True, False):
-                    owner.execute(f"alter table {table} {'enable' if enabled else 'disable'} trigger {trigger}")
+                    set_triggers_enabled(owner, BROADCAST_TABLE, BROADCAST_TRIGGERS, enabled)
                     deadline = time.monotonic() + round_s
                     i = 0
                     while time.monotonic() < deadline:
@@ -243,6 +241,6 @@ def throughput(url: str, chapters: list[str], writer_of: dict[str, tuple[str, st
                         i += 1
                     counts[enabled] += i
         finally:
-            owner.execute(f"alter table {table} enable trigger {trigger}")
+            set_triggers_enabled(owner, BROADCAST_TABLE, BROADCAST_TRIGGERS, True)
     seconds = THROUGHPUT_ROUNDS * round_s
     return counts[True] / seconds, counts[False] / seconds

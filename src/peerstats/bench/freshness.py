@@ -13,7 +13,6 @@ figures (bench.broadcasts).
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from rich.console import Console
 
 from peerstats import database, migrations, postgrest, verify
 from peerstats.bench.broadcasts import BroadcastReport, measure as measure_broadcasts
-from peerstats.bench.latency import percentile
+from peerstats.bench.latency import summary
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
 from peerstats.output import print_table
@@ -88,11 +87,6 @@ class Report:
         if self.broadcasts is not None:
             document["broadcasts"] = self.broadcasts.as_json()
         return document
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values, default=float("nan")),
-            "mean": statistics.fmean(values) if values else float("nan")}
 
 
 @contextmanager
