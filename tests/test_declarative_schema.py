@@ -1,6 +1,7 @@
-"""supabase/schemas/*.sql, the current schema one file per concern, builds the very database
-the migrations build: the same objects, definitions, function bodies, grants, comments, owners,
-storage options, policies, triggers and pg_cron jobs. Neither can drift from the other.
+"""supabase/schemas/*.sql, the current schema (one file per table, functions by concern), builds
+the very database the migrations build: the same objects, definitions, function bodies, grants,
+comments, owners, storage options, policies, triggers and pg_cron jobs. Neither can drift from
+the other.
 
 Both are built in the session cluster's database `postgres` (the only one with pg_cron), one
 after the other: the migrations, a snapshot; everything they made dropped
@@ -162,8 +163,8 @@ def test_a_drift_of_one_object_is_a_difference_naming_it(db_url, both_builds):
 
 
 def top_level_statements(text: str) -> list[str]:
-    """A SQL file's statements, split at the semicolons outside quotes, dollar quotes and
-    comments, each without its leading comment lines."""
+    """A SQL file's statements, split at the semicolons outside quotes, quoted names, dollar
+    quotes and comments, each without its leading comment lines."""
     statements, start, index = [], 0, 0
     while index < len(text):
         if text.startswith("--", index):
@@ -172,6 +173,8 @@ def top_level_statements(text: str) -> list[str]:
             index = text.find("'", index + 1) + 1
             while text.startswith("'", index):  # a doubled quote inside the string
                 index = text.find("'", index + 1) + 1
+        elif text[index] == '"':  # a quoted name, which may hold a quote or a semicolon
+            index = text.find('"', index + 1) + 1
         elif (tag := re.match(r"\$\w*\$", text[index:])) is not None:
             index = text.index(tag.group(), index + len(tag.group())) + len(tag.group())
         elif text[index] == ";":
@@ -185,13 +188,67 @@ def top_level_statements(text: str) -> list[str]:
 
 def test_the_schema_files_hold_definitions_only():
     """The current definition of each object, not its history: no data fixes, one-off
-    refreshes, drops or replacements; a select only to schedule a pg_cron job."""
+    refreshes, drops or replacements; a select only to schedule a pg_cron job; a set only to
+    apply a file of functions whose bodies name tables of later files."""
     names = [path.name for path in SCHEMA_FILES]
     assert names == sorted(names) and all(re.match(r"^\d{2}_[a-z_]+\.sql$", name) for name in names)
     statements = [(path.name, statement) for path in SCHEMA_FILES for statement in top_level_statements(path.read_text())]
     assert len(statements) > 200
     for name, statement in statements:
         words = statement.lower().split()
-        assert words[0] in ("create", "alter", "comment", "grant", "revoke", "select"), (name, statement[:80])
+        assert words[0] in ("create", "alter", "comment", "grant", "revoke", "select", "set"), (name, statement[:80])
         assert words[:3] != ["create", "or", "replace"], (name, statement[:80])
         assert words[0] != "select" or statement.lower().startswith("select cron.schedule("), (name, statement[:80])
+        assert words[0] != "set" or words == ["set", "check_function_bodies", "=", "off"], (name, statement[:80])
+
+
+# The relation a statement belongs to, for the statements that define a part of one.
+RELATION_OF_STATEMENT = [
+    re.compile(r"^create (?:table|view|materialized view) ([\w.]+)"),
+    re.compile(r"^alter (?:table|view|materialized view) (?:only )?([\w.]+)"),
+    re.compile(r"^create (?:unique )?index \w+ on (?:only )?([\w.]+)"),
+    re.compile(r"^create statistics [\w.]+ .* from ([\w.]+)$"),
+    re.compile(r'^create (?:policy|(?:constraint )?trigger) (?:\w+|"[^"]*") (?:.*? )?on ([\w.]+)'),
+    re.compile(r"^comment on (?:table|view|materialized view) ([\w.]+) is"),
+    re.compile(r"^comment on column ([\w]+\.[\w]+)\.\w+ is"),
+    re.compile(r"^comment on (?:policy|trigger|constraint) \w+ on ([\w.]+) is"),
+    re.compile(r"^(?:grant|revoke) [\w, ]+ on table ([\w.]+) (?:to|from)"),
+]
+
+
+def test_each_table_is_defined_in_one_file():
+    """A reader finds a table's (or a view's) columns, constraints, indexes, statistics, comments,
+    grants, policies and triggers in the one file that creates it."""
+    files_of: dict[str, set[str]] = {}
+    index_files: dict[str, str] = {}
+    for path in SCHEMA_FILES:
+        for statement in top_level_statements(path.read_text()):
+            flat = " ".join(statement.lower().split())
+            if (index := re.match(r"^create (?:unique )?index (\w+) on (?:only )?([\w.]+)", flat)) is not None:
+                index_files[f"{index.group(2).split('.')[0]}.{index.group(1)}"] = index.group(2)
+            if (commented := re.match(r"^comment on index ([\w.]+) is", flat)) is not None:
+                files_of.setdefault(index_files[commented.group(1)], set()).add(path.name)
+            for pattern in RELATION_OF_STATEMENT:
+                if (found := pattern.match(flat)) is not None:
+                    files_of.setdefault(found.group(1), set()).add(path.name)
+                    break
+    assert {"public.activities", "private.stats_dirty_keys", "private.mv_chapter_stats"} <= files_of.keys()
+    assert {relation: files for relation, files in files_of.items() if len(files) > 1} == {}
+
+
+def test_a_tables_triggers_are_written_in_firing_order():
+    """Read top to bottom, a table's file lists its triggers as PostgreSQL fires them (before
+    statement, before row, after row, after statement; by name within each), as
+    docs/write-path.md does."""
+    stages = ("before statement", "before row", "after row", "after statement")
+    seen = 0
+    for path in SCHEMA_FILES:
+        triggers = []
+        for statement in top_level_statements(path.read_text()):
+            flat = " ".join(statement.lower().split())
+            if (trigger := re.match(r"^create (?:constraint )?trigger (\w+) (before|after) ", flat)) is not None:
+                level = "row" if " for each row " in flat else "statement"
+                triggers.append((stages.index(f"{trigger.group(2)} {level}"), trigger.group(1).encode()))
+        assert triggers == sorted(triggers), path.name
+        seen += len(triggers)
+    assert seen >= 20

@@ -4,8 +4,9 @@ Supabase's postgres).
 
 Each unhealthy condition is made real where a test can afford it: a view whose refresh really
 fails (its unique index dropped), a job that is really gone, inactive or really failing under
-pg_cron. Only time is simulated, by moving a timestamp back: a view's last success two hours
-ago, log entries written fifteen minutes ago.
+pg_cron. Only time is simulated, by moving a timestamp back past the health check's named
+thresholds: a view's last success more than private.stats_stale_after() ago, log entries
+written more than private.dirty_log_overdue_after() ago.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def status(url: str, *args: str) -> subprocess.CompletedProcess:
 def status_json(url: str) -> tuple[int, dict]:
     result = status(url, "--json")
     return result.returncode, json.loads(result.stdout)
+
+
+def overdue_minutes(conn: psycopg.Connection) -> int:
+    """How long, in minutes, log entries past a threshold may wait (the health check's own rule)."""
+    return conn.execute("select extract(epoch from private.dirty_log_overdue_after())::integer / 60").fetchone()[0]
 
 
 def health(conn: psycopg.Connection) -> dict:
@@ -102,7 +108,8 @@ def test_a_view_failing_to_refresh_is_shown_and_unhealthy_after_two_hours(restor
     assert chapter_stats["failing_since"] == chapter_stats["last_failure_at"]  # failing since its first failure
 
     # Two hours on, the view has still not refreshed once.
-    conn.execute("update public.stats_freshness set refreshed_at = refreshed_at - interval '2 hours 1 minute' "
+    conn.execute("update public.stats_freshness set refreshed_at = refreshed_at - private.stats_stale_after()"
+                 " - interval '1 minute' "
                  "where view_name = 'mv_chapter_stats'")
     conn.execute("update private.refresh_runs set started_at = started_at - interval '1 hour', "
                  "finished_at = finished_at - interval '1 hour'")
@@ -155,11 +162,12 @@ def test_the_log_past_its_threshold_for_too_long_is_unhealthy(restored_afterward
     assert verdict["log"]["entries"] == verdict["log"]["chapter_days"] == verdict["log"]["threshold"] + 1
 
     # Fifteen minutes on, it is still past the threshold.
-    conn.execute("update private.stats_dirty_keys set logged_at = logged_at - interval '15 minutes 1 second'")
+    conn.execute("update private.stats_dirty_keys"
+                 " set logged_at = logged_at - private.dirty_log_overdue_after() - interval '1 second'")
     code, verdict = status_json(restored_afterwards)
     assert code == 1
     assert verdict["problems"] == [f"the log has held more than {verdict['log']['threshold']} entries for over "
-                                   "15 minutes: the threshold refresh has not emptied it"]
+                                   f"{overdue_minutes(conn)} minutes: the threshold refresh has not emptied it"]
 
 
 def test_every_job_the_migrations_schedule_is_in_the_registry_status_reads(db_url, conn):
@@ -262,8 +270,9 @@ def test_a_chapter_with_too_many_dirty_days_for_too_long_is_unhealthy(restored_a
     days = verdict["log"]["days_threshold"] + 1
     assert verdict["log"]["most_days_of_a_chapter"] == days
 
-    conn.execute("update private.stats_dirty_keys set logged_at = logged_at - interval '15 minutes 1 second'")
+    conn.execute("update private.stats_dirty_keys"
+                 " set logged_at = logged_at - private.dirty_log_overdue_after() - interval '1 second'")
     code, verdict = status_json(restored_afterwards)
     assert code == 1
     assert verdict["problems"] == [f"a chapter has had {days} dirty days, more than {days - 1}, for over "
-                                   "15 minutes: the threshold refresh has not emptied them"]
+                                   f"{overdue_minutes(conn)} minutes: the threshold refresh has not emptied them"]

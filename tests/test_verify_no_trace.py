@@ -15,7 +15,7 @@ from conftest import daily_bound, migrate_afresh
 from peerstats import bufdir, database, postgrest, verify
 from peerstats.seed import seed
 
-# public.refresh_stats_views() takes this lock for its transaction (40_materialized_views_and_refresh.sql).
+# public.refresh_stats_views() takes this lock for its transaction (13_functions_refresh.sql).
 REFRESH_LOCK = 7351046002
 # What pg_cron's own jobs write when they run (the hourly refresh, the threshold refresh), which
 # may happen while a test runs; verify's refreshes are named after its application_name.

@@ -127,7 +127,7 @@ GRANT SELECT ON TABLE public.v_peer_mentor_stats TO authenticated;
 
 GRANT SELECT ON TABLE public.v_peer_mentor_stats TO service_role;
 
--- The stored aggregates are the same views the plain views filter (30_counting_rule_and_plain_views.sql), so the two
+-- The stored aggregates are the same views the plain views filter (40_counting_rule_and_plain_views.sql), so the two
 -- cannot drift apart. Each is stored in the order of its chapter index, so a chapter's rows
 -- sit together on few pages; a concurrent refresh appends changed rows, and a plain refresh
 -- restores the order.

@@ -42,9 +42,9 @@ select is((select array[count(*) filter (where id = '7e570000-0000-4000-8000-000
   array[0, 1]::bigint[], 'the database, not the client, set the id and created_at of that activity');
 select throws_like($$insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)
   values ('7e570000-0000-4000-8000-000000000b61', '7e570000-0000-4000-8000-00000000060a', 'pgtap_write_visit', 'infinity', 15)$$,
-  '%recorded_at_finite_and_not_before_2000%', 'an infinite recorded_at is refused by name');
+  '%recorded_at_finite_and_not_before_earliest_recorded_at%', 'an infinite recorded_at is refused by name');
 select throws_like($$insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)
-  values ('7e570000-0000-4000-8000-000000000b61', '7e570000-0000-4000-8000-00000000060a', 'pgtap_write_visit', now() + interval '2 days', 15)$$,
+  values ('7e570000-0000-4000-8000-000000000b61', '7e570000-0000-4000-8000-00000000060a', 'pgtap_write_visit', now() + private.recorded_at_allowed_ahead() + interval '1 hour', 15)$$,
   '%more than one day ahead%', 'a recorded_at more than a day ahead is refused');
 select throws_like($$insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes, duplicate_of)
   values ('7e570000-0000-4000-8000-000000000b61', '7e570000-0000-4000-8000-00000000060a', 'pgtap_write_visit', '2024-01-12 10:00+00', 45,

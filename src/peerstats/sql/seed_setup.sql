@@ -184,11 +184,12 @@ on conflict (peer_mentor_id, chapter_id) do nothing;
 
 -- Coordinators: the chapters are handed out in groups of 1, 3, 1, 2, 5, 1, 4, 2, ... (in
 -- chapter order), so most coordinators have one chapter and some have several, up to the
--- contract's five. A coordinator's id depends on the chapter count too, so an --append run
--- with another --chapters never gives one user a sixth chapter.
+-- contract's five (private.max_chapters_per_coordinator(), which caps every group). A
+-- coordinator's id depends on the chapter count too, so an --append run with another
+-- --chapters never gives one user a chapter past the limit.
 create temp table seed_coordinators on commit drop as
 with groups as (
-  select g.ordinal, (array[1, 3, 1, 2, 5, 1, 4, 2])[g.ordinal % 8 + 1] as size
+  select g.ordinal, least((array[1, 3, 1, 2, 5, 1, 4, 2])[g.ordinal % 8 + 1], private.max_chapters_per_coordinator()) as size
   from seed_params p
   cross join generate_series(0, p.chapters - 1) as g(ordinal)
 ), bounds as (

@@ -5,7 +5,7 @@
 -- write, a reopened one all but the national office's; a later year would lie in the future,
 -- which the write guard refuses). So the data cannot refuse the probe: the new mentor's day is
 -- empty, its year is open, and it needs no existing mentor or type. No row when every year
--- since 2000 is closed or reopened.
+-- since the earliest a recorded_at may have (private.earliest_recorded_at()) is closed or reopened.
 with new_chapter as (
   insert into public.chapters (name)
   select 'peerstats verify probe (rolled back)'
@@ -27,7 +27,8 @@ this_year as (
 ),
 open_year as (
   select max(y)::int as year
-  from this_year t, generate_series(2000, t.year) y
+  from this_year t,
+       generate_series(extract(year from private.earliest_recorded_at() at time zone 'UTC')::int, t.year) y
   where not exists (select from private.reporting_years r where r.year = y and r.status <> 'open')
 )
 select m.chapter_id, m.id as peer_mentor_id, a.code as activity_type,

@@ -43,6 +43,8 @@ def make_probe(conn: psycopg.Connection, chapter_id: Any = None) -> Probe:
         raise RuntimeError("a probe is made inside a transaction that is rolled back")
     row = conn.execute(read_sql("verify_probe.sql"), {"chapter_id": chapter_id}).fetchone()
     if row is None:
-        raise PeerstatsError("every reporting year from 2000 to this one is closed or reopened: "
+        earliest = conn.execute("select extract(year from private.earliest_recorded_at() at time zone 'UTC')::int"
+                                ).fetchone()[0]
+        raise PeerstatsError(f"every reporting year from {earliest} to this one is closed or reopened: "
                              "verify has no year to write its probe activity in")
     return Probe(*row)

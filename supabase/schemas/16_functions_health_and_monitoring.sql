@@ -1,6 +1,11 @@
 -- The health of the statistics layer, for `peerstats status` and for a monitor calling
 -- public.stats_health() through PostgREST as service_role; and pg_cron's history of this
--- project's jobs kept to a week (private.prune_stats_cron_history, daily in 70_cron_jobs.sql).
+-- project's jobs kept for private.stats_history_kept() (private.prune_stats_cron_history, daily
+-- in 90_cron_jobs.sql). The health check's thresholds are named here too (stats_stale_after,
+-- dirty_log_overdue_after); those of the log are in 14_functions_dirty_key_log_and_exact_api.sql.
+
+-- The bodies name tables of later files (00_private_schema.sql says why this is safe).
+set check_function_bodies = off;
 
 -- This project's pg_cron jobs, by name: what the history pruning keeps short and what the
 -- health check expects to find.
@@ -13,6 +18,19 @@ COMMENT ON FUNCTION private.stats_cron_jobs() IS 'The names of the pg_cron jobs 
 
 REVOKE ALL ON FUNCTION private.stats_cron_jobs() FROM PUBLIC;
 
+-- How long the statistics layer's own history is kept: the refresh runs
+-- (private.refresh_runs) and pg_cron's runs of this project's jobs.
+CREATE FUNCTION private.stats_history_kept() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select '7 days'::interval $$;
+
+COMMENT ON FUNCTION private.stats_history_kept() IS 'How long the refresh runs (private.refresh_runs) and pg_cron''s runs of this project''s jobs are kept. The one definition the refresh and the pruning read.';
+
+REVOKE ALL ON FUNCTION private.stats_history_kept() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.stats_history_kept() TO service_role;
+
 -- Runs as the jobs' owner (pg_cron runs a job as the user who scheduled it). pg_cron grants
 -- DELETE on cron.job_run_details to everyone, its row security limiting a role without
 -- BYPASSRLS to the runs of its own jobs; hosted Supabase's postgres holds every privilege on
@@ -21,7 +39,7 @@ REVOKE ALL ON FUNCTION private.stats_cron_jobs() FROM PUBLIC;
 -- scheduled again (a down and up of a migration, an operator's fix), a job gets a new id and
 -- its old id's runs stay with no job: they are this project's when their command, database and
 -- user are those of one of this project's jobs now, which pg_cron records with every run.
-CREATE FUNCTION private.prune_stats_cron_history(kept interval DEFAULT '7 days'::interval) RETURNS bigint
+CREATE FUNCTION private.prune_stats_cron_history(kept interval DEFAULT private.stats_history_kept()) RETURNS bigint
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -42,20 +60,46 @@ CREATE FUNCTION private.prune_stats_cron_history(kept interval DEFAULT '7 days':
   select count(*) from pruned
 $$;
 
-COMMENT ON FUNCTION private.prune_stats_cron_history(kept interval) IS 'Deletes from cron.job_run_details the runs of this project''s pg_cron jobs (private.stats_cron_jobs()) that ended more than `kept` ago (default 7 days), also those of job ids from before a reschedule (no job any more, the command, database and user of one of this project''s jobs); returns how many. Called daily by the job prune-stats-cron-history.';
+COMMENT ON FUNCTION private.prune_stats_cron_history(kept interval) IS 'Deletes from cron.job_run_details the runs of this project''s pg_cron jobs (private.stats_cron_jobs()) that ended more than `kept` ago (by default private.stats_history_kept()), also those of job ids from before a reschedule (no job any more, the command, database and user of one of this project''s jobs); returns how many. Called daily by the job prune-stats-cron-history.';
 
 REVOKE ALL ON FUNCTION private.prune_stats_cron_history(kept interval) FROM PUBLIC;
 
+-- Without a successful refresh for longer than this, a view is stale: the hourly job has
+-- failed (or not run) twice.
+CREATE FUNCTION private.stats_stale_after() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select '02:00:00'::interval $$;
+
+COMMENT ON FUNCTION private.stats_stale_after() IS 'A materialized view without a successful refresh for longer than this makes public.stats_health() unhealthy. The one definition the health check and the tests read.';
+
+REVOKE ALL ON FUNCTION private.stats_stale_after() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.stats_stale_after() TO service_role;
+
+-- Log entries older than this, past a threshold, are overdue: the every-minute job should
+-- have refreshed them (a refresh takes seconds at a million activities; one minute for the
+-- job to notice, one refresh it may have had to skip, its own refresh, and a wide margin).
+CREATE FUNCTION private.dirty_log_overdue_after() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select '00:15:00'::interval $$;
+
+COMMENT ON FUNCTION private.dirty_log_overdue_after() IS 'Dirty-key log entries older than this, past private.dirty_keys_threshold() or private.dirty_days_threshold(), make public.stats_health() unhealthy. The one definition the health check and the tests read.';
+
+REVOKE ALL ON FUNCTION private.dirty_log_overdue_after() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.dirty_log_overdue_after() TO service_role;
+
 -- The verdict. Unhealthy when:
--- - a view has had no successful refresh for over two hours: the hourly job has failed (or
---   not run) twice;
+-- - a view has had no successful refresh for longer than private.stats_stale_after() (two
+--   hours): the hourly job has failed (or not run) twice;
 -- - one of this project's cron jobs is missing, inactive, or its last finished run failed;
--- - the log entries logged more than 15 minutes ago exceed private.dirty_keys_threshold(), or
+-- - the log entries logged longer than private.dirty_log_overdue_after() ago exceed
+--   private.dirty_keys_threshold(), or
 --   name more days of one chapter than private.dirty_days_threshold() (the two conditions of
 --   private.refresh_stats_views_if_dirty()): the every-minute job should have refreshed them
---   away by then (a refresh takes seconds at
---   a million activities; one minute for the job to notice, one refresh it may have had to
---   skip, its own refresh, and a wide margin).
+--   away by then (a refresh takes seconds at a million activities).
 -- SECURITY DEFINER to read cron.job and cron.job_run_details as the jobs' owner, and only
 -- service_role (and the owner) may call it: no API caller learns of it, and lints 0028/0029
 -- have nothing to report.
@@ -64,8 +108,8 @@ CREATE FUNCTION public.stats_health() RETURNS jsonb
     SET search_path TO ''
     AS $$
 declare
-  stale_after constant interval := interval '2 hours';
-  log_allowance constant interval := interval '15 minutes';
+  stale_after constant interval := private.stats_stale_after();
+  log_allowance constant interval := private.dirty_log_overdue_after();
   checked_at constant timestamptz := pg_catalog.now();
   threshold constant integer := private.dirty_keys_threshold();
   days_threshold constant integer := private.dirty_days_threshold();

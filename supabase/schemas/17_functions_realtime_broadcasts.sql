@@ -1,23 +1,19 @@
--- Live dashboards through Supabase Realtime: the broadcasts the database sends when a committed
--- transaction changes what a chapter counts, and who may join their channels.
+-- Live dashboards through Supabase Realtime: the functions of the broadcasts the database sends
+-- when a committed transaction changes what a chapter counts, and of who may join their channels.
 --
--- Broadcasts: a deferred constraint trigger on the dirty-key log (50_dirty_key_log_and_exact_api)
--- fires at commit once per key logged; the first key of a chapter sends, with realtime.send, one
+-- Broadcasts: a deferred constraint trigger on the dirty-key log (33_stats_dirty_keys.sql) fires
+-- at commit once per key logged; the first key of a chapter sends, with realtime.send, one
 -- private message on stats:chapter:<chapter id>, event stats_changed, payload {chapter_id, days,
 -- more}: the UTC days the transaction logged for the chapter, newest first, capped. Never a
 -- figure. A rollback sends nothing (the message is a row of the transaction), a write that changes
 -- no figure logs no key and sends nothing, and nothing here can refuse or fail a write.
 --
--- Authorization: Realtime lets a client join a private channel if row security lets its probe
--- row of realtime.messages through for the client's role and claims, with realtime.topic() set
--- to the channel's topic. Coordinators of a chapter may join its topic (the API's
--- private.caller_sees_chapter), service_role any (it bypasses row security), anon and mentors
--- none; restrictive policies keep stats: topics so whatever the app's own policies allow, and
--- let no API role insert on one.
+-- Authorization: the policies on realtime.messages (70_realtime_messages.sql) call
+-- private.caller_receives_stats_topic, which calls the API's private.caller_sees_chapter
+-- (14_functions_dirty_key_log_and_exact_api.sql).
 
--- The commit-time trigger reads the days its own transaction logged for a chapter; led by the
--- chapter, the log's index would walk every entry of the chapter to find them.
-create index stats_dirty_keys_transaction on private.stats_dirty_keys using btree (xid, chapter_id, bucket_date);
+-- The bodies name tables of later files (00_private_schema.sql says why this is safe).
+set check_function_bodies = off;
 
 create function private.broadcast_days_cap() returns integer
 language sql
@@ -28,6 +24,7 @@ as $$ select 31 $$;
 comment on function private.broadcast_days_cap() is 'The most UTC days a stats_changed broadcast names; past it, more is true.';
 
 revoke all on function private.broadcast_days_cap() from public;
+
 grant all on function private.broadcast_days_cap() to service_role;
 
 -- The setting peerstats.broadcast_chapters lists the chapters sent in this transaction; set
@@ -78,11 +75,6 @@ comment on function private.broadcast_changed_chapter() is 'Deferred constraint 
 
 revoke all on function private.broadcast_changed_chapter() from public;
 
-create constraint trigger stats_dirty_keys_broadcast
-after insert on private.stats_dirty_keys
-deferrable initially deferred
-for each row execute function private.broadcast_changed_chapter();
-
 -- The chapter of a topic stats:chapter:<id>, the id in the form uuid's text output gives (the
 -- form the broadcasts use); null for any other topic.
 create function private.stats_topic_chapter(topic text) returns uuid
@@ -97,6 +89,7 @@ $$;
 comment on function private.stats_topic_chapter(topic text) is 'The chapter id of a topic stats:chapter:<lower-case uuid>; null for any other topic, malformed ones included.';
 
 revoke all on function private.stats_topic_chapter(topic text) from public;
+
 grant all on function private.stats_topic_chapter(topic text) to authenticated;
 
 -- With the caller's rights, as the policies call it: private.caller_sees_chapter reads the
@@ -116,37 +109,7 @@ $$;
 comment on function private.caller_receives_stats_topic(topic text) is 'Whether the caller may join the Realtime channel of the topic: a stats:chapter:<id> topic of a chapter they coordinate (or their role bypasses row security).';
 
 revoke all on function private.caller_receives_stats_topic(topic text) from public;
+
 grant all on function private.caller_receives_stats_topic(topic text) to authenticated;
+
 grant all on function private.caller_receives_stats_topic(topic text) to service_role;
-
-create policy "coordinators receive their chapters' stats broadcasts"
-on realtime.messages
-as permissive
-for select
-to authenticated
-using (realtime.messages.extension = 'broadcast'
-       and (select private.caller_receives_stats_topic((select realtime.topic()))));
-
-create policy "stats topics are for their chapters' coordinators only"
-on realtime.messages
-as restrictive
-for select
-to authenticated
-using (realtime.messages.topic not like 'stats:%'
-       or (realtime.messages.topic = (select realtime.topic())
-           and (select private.caller_receives_stats_topic((select realtime.topic())))));
-
-create policy "anon receives no stats topic"
-on realtime.messages
-as restrictive
-for select
-to anon
-using (realtime.messages.topic not like 'stats:%');
-
-create policy "no API role sends on a stats topic"
-on realtime.messages
-as restrictive
-for insert
-to anon, authenticated
-with check (realtime.messages.topic not like 'stats:%'
-            and coalesce((select realtime.topic()), '') not like 'stats:%');

@@ -2,91 +2,14 @@
 --
 -- private.bufdir_export(year) computes every chapter's figures for one UTC year from the
 -- counting rule. `peerstats bufdir close` stores a year's export as submitted
--- (private.bufdir_submissions); from then on the database refuses every write that would
--- change that year's figures until `bufdir reopen`, which is logged in
--- private.reporting_year_events.
+-- (private.bufdir_submissions, 38_bufdir_submissions.sql); from then on the database refuses
+-- every write that would change that year's figures until `bufdir reopen`, which is logged in
+-- private.reporting_year_events (39_reporting_year_events.sql). A year's state is a row of
+-- private.reporting_years (37_reporting_years.sql); the triggers calling these functions are
+-- in 24_activity_types.sql and 25_activities.sql.
 
-CREATE TABLE private.bufdir_submissions (
-    id bigint NOT NULL,
-    year integer NOT NULL,
-    submitted_at timestamp with time zone DEFAULT now() NOT NULL,
-    submitted_by text NOT NULL,
-    operator text,
-    figures jsonb NOT NULL
-);
-
-ALTER TABLE private.bufdir_submissions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME private.bufdir_submissions_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
-ALTER TABLE ONLY private.bufdir_submissions
-    ADD CONSTRAINT bufdir_submissions_pkey PRIMARY KEY (id);
-
-CREATE INDEX bufdir_submissions_year ON private.bufdir_submissions USING btree (year);
-
-COMMENT ON TABLE private.bufdir_submissions IS 'The figures as submitted to Bufdir when a year was closed: the rows of private.bufdir_export(year) at that moment, with when, the database role and the operator named by the client.';
-
-GRANT SELECT ON TABLE private.bufdir_submissions TO service_role;
-
-CREATE TABLE private.reporting_year_events (
-    id bigint NOT NULL,
-    year integer NOT NULL,
-    event text NOT NULL,
-    happened_at timestamp with time zone DEFAULT now() NOT NULL,
-    by_role text NOT NULL,
-    operator text,
-    reason text,
-    submission_id bigint,
-    CONSTRAINT reopening_needs_a_reason CHECK (((event <> 'reopened'::text) OR (COALESCE(btrim(reason), ''::text) <> ''::text))),
-    CONSTRAINT reporting_year_event_kind CHECK ((event = ANY (ARRAY['closed'::text, 'reopened'::text])))
-);
-
-ALTER TABLE private.reporting_year_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME private.reporting_year_events_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
-ALTER TABLE ONLY private.reporting_year_events
-    ADD CONSTRAINT reporting_year_events_pkey PRIMARY KEY (id);
-
-CREATE INDEX reporting_year_events_submission_id ON private.reporting_year_events USING btree (submission_id);
-
-CREATE INDEX reporting_year_events_year ON private.reporting_year_events USING btree (year);
-
-COMMENT ON TABLE private.reporting_year_events IS 'Every close and reopen of a reporting year, with who, when and (for a reopen) why.';
-
-GRANT SELECT ON TABLE private.reporting_year_events TO service_role;
-
--- One row per UTC year that has been written to: 'open', 'closed' (submitted to Bufdir: no
--- write at all) or 'reopened' (service_role may correct it, nobody else). Every statement
--- writing activities first makes sure its years have a row here and locks them FOR SHARE;
-
--- closing updates the row. So a writer and a close never interleave: at READ COMMITTED the
--- later one waits and sees the other's outcome, at REPEATABLE READ and SERIALIZABLE it gets a
--- serialization error.
-CREATE TABLE private.reporting_years (
-    year integer NOT NULL,
-    status text DEFAULT 'open'::text NOT NULL,
-    changed_at timestamp with time zone,
-    changed_by text,
-    CONSTRAINT reporting_year_status CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text, 'reopened'::text])))
-);
-
-ALTER TABLE ONLY private.reporting_years
-    ADD CONSTRAINT reporting_years_pkey PRIMARY KEY (year);
-
-COMMENT ON TABLE private.reporting_years IS 'Reporting state per UTC year: open, closed (figures submitted to Bufdir; activities of the year refuse every write) or reopened (service_role only may write).';
-
-GRANT SELECT ON TABLE private.reporting_years TO service_role;
+-- The bodies name tables of later files (00_private_schema.sql says why this is safe).
+set check_function_bodies = off;
 
 CREATE FUNCTION private.activities_deleted_check_years() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -341,22 +264,3 @@ $$;
 REVOKE ALL ON FUNCTION private.reopen_reporting_year(report_year integer, reason text, operator text) FROM PUBLIC;
 
 GRANT ALL ON FUNCTION private.reopen_reporting_year(report_year integer, reason text, operator text) TO service_role;
-
-ALTER TABLE ONLY private.bufdir_submissions
-    ADD CONSTRAINT bufdir_submissions_year_fkey FOREIGN KEY (year) REFERENCES private.reporting_years(year);
-
-ALTER TABLE ONLY private.reporting_year_events
-    ADD CONSTRAINT reporting_year_events_submission_id_fkey FOREIGN KEY (submission_id) REFERENCES private.bufdir_submissions(id);
-
-ALTER TABLE ONLY private.reporting_year_events
-    ADD CONSTRAINT reporting_year_events_year_fkey FOREIGN KEY (year) REFERENCES private.reporting_years(year);
-
-CREATE TRIGGER activities_closed_years_delete AFTER DELETE ON public.activities REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_deleted_check_years();
-
-CREATE TRIGGER activities_closed_years_insert AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_inserted_check_years();
-
-CREATE TRIGGER activities_closed_years_truncate BEFORE TRUNCATE ON public.activities FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_truncate_with_closed_years();
-
-CREATE TRIGGER activities_closed_years_update AFTER UPDATE ON public.activities REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_updated_check_years();
-
-CREATE TRIGGER activity_types_closed_years AFTER DELETE OR UPDATE ON public.activity_types FOR EACH ROW EXECUTE FUNCTION private.refuse_type_changes_in_closed_years();

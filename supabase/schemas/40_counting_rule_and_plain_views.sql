@@ -4,61 +4,8 @@
 -- type with counts_in_stats, and not a duplicate of an activity that counts. The plain views,
 -- the materialized views and the Bufdir export all read activities through it. The plain
 -- views are security_invoker, so row security decides what each caller sees, and the
--- chapter-level ones never show a partial aggregate (only the chapters the caller coordinates).
-
--- Whether the calling role sees every chapter's statistics: superusers and roles that bypass
--- row security (service_role). The caller is the role PostgREST (or SET ROLE) switched to,
--- which stays the same inside SECURITY DEFINER functions, unlike current_user.
-CREATE FUNCTION private.caller_sees_every_chapter() RETURNS boolean
-    LANGUAGE plpgsql STABLE
-    SET search_path TO ''
-    AS $$
-begin
-  return coalesce((
-    select r.rolsuper or r.rolbypassrls
-    from pg_catalog.pg_roles r
-    where r.rolname = case pg_catalog.current_setting('role')
-                        when 'none' then session_user
-                        else pg_catalog.current_setting('role')
-                      end
-  ), false);
-end
-$$;
-
-REVOKE ALL ON FUNCTION private.caller_sees_every_chapter() FROM PUBLIC;
-
-GRANT ALL ON FUNCTION private.caller_sees_every_chapter() TO authenticated;
-
-GRANT ALL ON FUNCTION private.caller_sees_every_chapter() TO service_role;
-
--- The chapters whose chapter-level statistics the caller may see: every chapter for
--- service_role, else the chapters auth.uid() coordinates. Chapter-level figures are shown
--- whole or not at all: a mentor who can read their own activities in a chapter they do not
--- coordinate must not get a chapter total made of just those.
-CREATE FUNCTION private.stats_chapter_ids() RETURNS uuid[]
-    LANGUAGE plpgsql STABLE
-    SET search_path TO ''
-    AS $$
-begin
-  if private.caller_sees_every_chapter() then
-    return (select coalesce(pg_catalog.array_agg(c.id), '{}') from public.chapters c);
-  end if;
-  return private.coordinated_chapter_ids();
-end
-$$;
-
-REVOKE ALL ON FUNCTION private.stats_chapter_ids() FROM PUBLIC;
-
-GRANT ALL ON FUNCTION private.stats_chapter_ids() TO authenticated;
-
-GRANT ALL ON FUNCTION private.stats_chapter_ids() TO service_role;
-
--- The share of repeats, for the estimates of the two branches below: statistics only. An
--- index on the expression would give the same figures, but before ANALYZE has seen any row
--- the planner ANDs it into per-day lookups, reading every original each time.
-CREATE STATISTICS public.activities_duplicate_flag ON (((duplicate_of IS NOT NULL))::integer) FROM public.activities;
-
-COMMENT ON STATISTICS public.activities_duplicate_flag IS 'The share of repeats (duplicate_of set) for the planner''s estimates of the counting rule''s two branches; statistics only, no index to write or to AND into a lookup.';
+-- chapter-level ones never show a partial aggregate (only the chapters the caller coordinates,
+-- private.stats_chapter_ids() in 12_functions_statistics_visibility.sql).
 
 create view private.counted_activities
 with (security_invoker = true) as
@@ -85,28 +32,6 @@ COMMENT ON VIEW private.counted_activities IS 'The counting rule: activities tha
 GRANT SELECT ON TABLE private.counted_activities TO authenticated;
 
 GRANT SELECT ON TABLE private.counted_activities TO service_role;
-
--- Whether the caller reads every counted activity of a mentor's UTC day, as the select policy
--- of activities reads them (activities_select): those of the chapters the caller coordinates,
--- and a mentor's own; service_role and the owner read every row. Called by the daily bound's
--- definer code, which sees every row, to decide whether its refusal may give the day's total.
-CREATE FUNCTION private.caller_reads_every_counted_activity_of(mentor_id uuid, day date) RETURNS boolean
-    LANGUAGE sql STABLE
-    SET search_path TO ''
-    AS $$
-  select private.caller_sees_every_chapter()
-      or mentor_id = any (private.own_peer_mentor_ids())
-      or not exists (
-        select
-        from private.counted_activities c
-        where c.peer_mentor_id = mentor_id
-          and c.recorded_at >= (day::timestamp at time zone 'UTC')
-          and c.recorded_at < ((day + 1)::timestamp at time zone 'UTC')
-          and not (c.chapter_id = any (private.coordinated_chapter_ids())))
-$$;
-
-REVOKE ALL ON FUNCTION private.caller_reads_every_counted_activity_of(mentor_id uuid, day date) FROM PUBLIC;
-
 
 -- The three aggregates, written once: the plain views below filter them per caller, and the
 -- materialized views store them whole. Dates are UTC calendar days and months, whatever the

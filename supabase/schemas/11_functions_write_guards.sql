@@ -2,7 +2,7 @@
 -- level and under concurrent writers (docs/security.md lists each attack and its test).
 --
 -- id, created_at and updated_at are the database's; a coordinator has at most five chapters
--- (a counter row per user that concurrent assignments serialise on); a duplicate_of points at
+-- (private.max_chapters_per_coordinator(); a counter row per user that concurrent assignments serialise on); a duplicate_of points at
 -- an activity of the same mentor and chapter; a mentor cannot undo what a coordinator set
 -- (deleted_at, duplicate_of), by any route: only a coordinator of the chapter where it was set
 -- (activities.moderated_in_chapter), or service_role, may. A mentor's counted minutes on one
@@ -10,55 +10,14 @@
 -- (mentor, day) that concurrent writers of that day update (private.mentor_day_writes); a
 -- duplicate mark and any change of its original update one row per original
 -- (private.original_registration_writes), so such writers conflict at every isolation level.
+--
+-- The triggers calling these functions are in the files of the tables they guard
+-- (22_peer_mentor_chapters.sql, 23_coordinator_chapters.sql, 24_activity_types.sql,
+-- 25_activities.sql); the rows they serialise on are the tables of 30_coordinator_chapter_counts.sql,
+-- 31_mentor_day_writes.sql and 32_original_registration_writes.sql.
 
--- Counting a coordinator's rows on a snapshot would let two REPEATABLE READ transactions each
--- see four and both add a fifth. So every assignment updates one counter row per
--- coordinator: at READ COMMITTED the second writer waits and then counts
--- on from the first one's committed value; at REPEATABLE READ and SERIALIZABLE it fails with a
--- serialization error (retry, and the count is right).
-CREATE TABLE private.coordinator_chapter_counts (
-    user_id uuid NOT NULL,
-    chapter_count integer NOT NULL
-);
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.coordinator_chapter_counts FROM PUBLIC, anon, authenticated, service_role;
-
-ALTER TABLE ONLY private.coordinator_chapter_counts
-    ADD CONSTRAINT coordinator_chapter_counts_pkey PRIMARY KEY (user_id);
-
-COMMENT ON TABLE private.coordinator_chapter_counts IS 'How many chapters each user coordinates, kept by a trigger on coordinator_chapters; the row every assignment to that user updates, so concurrent assignments serialise on it.';
-
-CREATE TABLE private.mentor_day_writes (
-    peer_mentor_id uuid NOT NULL,
-    day date NOT NULL,
-    writes bigint NOT NULL
-);
-
-ALTER TABLE ONLY private.mentor_day_writes
-    ADD CONSTRAINT mentor_day_writes_pkey PRIMARY KEY (peer_mentor_id, day);
-
-COMMENT ON TABLE private.mentor_day_writes IS 'One row per (peer mentor, UTC day) whose counted minutes a write may have raised; every such write updates it before summing the day, so two writers of the same day never both pass the daily bound (private.daily_bound_minutes()).';
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.mentor_day_writes FROM PUBLIC, anon, authenticated, service_role;
-
--- PostgreSQL detects a conflict between two REPEATABLE READ or SERIALIZABLE writers only where
--- both update the same row (a row a committed transaction merely locked raises nothing), and
--- at READ COMMITTED such an update makes the later writer wait and then read the earlier
--- one's result. Hence rows that exist only to be updated by every writer of a kind.
-CREATE TABLE private.original_registration_writes (
-    activity_id uuid NOT NULL,
-    writes bigint NOT NULL
-);
-
-ALTER TABLE ONLY private.original_registration_writes
-    ADD CONSTRAINT original_registration_writes_pkey PRIMARY KEY (activity_id);
-
-COMMENT ON TABLE private.original_registration_writes IS 'One row per activity that was named by a duplicate_of, or whose deleted_at, type, chapter, mentor or duplicate_of changed; both kinds of write update it, so a duplicate mark and a change of its original conflict (serialization failure at REPEATABLE READ and SERIALIZABLE, a wait at READ COMMITTED). Rows of hard-deleted activities stay: they are never read.';
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.original_registration_writes FROM PUBLIC, anon, authenticated, service_role;
+-- The bodies name tables of later files (00_private_schema.sql says why this is safe).
+set check_function_bodies = off;
 
 -- A hard delete only lowers figures, but it changes its original's duplicates and the
 -- original's own row must not vanish under a concurrent mark.
@@ -191,6 +150,7 @@ CREATE FUNCTION private.enforce_coordinator_chapter_limit() RETURNS trigger
     AS $$
 declare
   assigned integer;
+  most constant integer := private.max_chapters_per_coordinator();
 begin
   if tg_op in ('UPDATE', 'DELETE') then
     update private.coordinator_chapter_counts
@@ -202,8 +162,8 @@ begin
     values (new.user_id, 1)
     on conflict (user_id) do update set chapter_count = counts.chapter_count + 1
     returning counts.chapter_count into assigned;
-    if assigned > 5 then
-      raise exception 'coordinator % already has 5 chapters; a coordinator may have at most 5', new.user_id
+    if assigned > most then
+      raise exception 'coordinator % already has % chapters; a coordinator may have at most %', new.user_id, most, most
         using errcode = 'check_violation',
               hint = 'Remove one of their chapters from coordinator_chapters first.';
     end if;
@@ -270,7 +230,7 @@ begin
     new.moderated_in_chapter := new.chapter_id;
   end if;
   if (tg_op = 'INSERT' or new.recorded_at is distinct from old.recorded_at)
-     and new.recorded_at > pg_catalog.now() + interval '1 day'
+     and new.recorded_at > pg_catalog.now() + private.recorded_at_allowed_ahead()
      and pg_catalog.isfinite(new.recorded_at) then  -- infinity is the check constraint's to name
     raise exception 'recorded_at % is more than one day ahead: an activity is registered after it took place', new.recorded_at
       using errcode = 'check_violation';
@@ -332,6 +292,53 @@ COMMENT ON FUNCTION private.daily_bound_minutes() IS 'The daily bound: at most t
 REVOKE ALL ON FUNCTION private.daily_bound_minutes() FROM PUBLIC;
 
 GRANT ALL ON FUNCTION private.daily_bound_minutes() TO service_role;
+
+-- How many chapters one user may coordinate: a dashboard of at most this many chapters is
+-- what the benches measure and the indexes serve.
+CREATE FUNCTION private.max_chapters_per_coordinator() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select 5 $$;
+
+COMMENT ON FUNCTION private.max_chapters_per_coordinator() IS 'At most this many chapters per coordinator (coordinator_chapters rows per user). The one definition the write guard, the seeder and the tests read.';
+
+REVOKE ALL ON FUNCTION private.max_chapters_per_coordinator() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.max_chapters_per_coordinator() TO service_role;
+
+-- The earliest recorded_at an activity may have, well before anything this app records (an
+-- earlier one is a typo or a default of some client). The check constraint
+-- recorded_at_finite_and_not_before_earliest_recorded_at of activities calls it, so every role that
+-- writes activities executes it; immutable, as a check constraint's functions must be.
+-- Changing it means validating that constraint again (a migration drops and adds it).
+CREATE FUNCTION private.earliest_recorded_at() RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select '2000-01-01 00:00:00+00'::timestamp with time zone $$;
+
+COMMENT ON FUNCTION private.earliest_recorded_at() IS 'The earliest recorded_at an activity may have. The one definition the check constraint recorded_at_finite_and_not_before_earliest_recorded_at of activities, verify and the tests read.';
+
+REVOKE ALL ON FUNCTION private.earliest_recorded_at() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.earliest_recorded_at() TO authenticated;
+
+GRANT ALL ON FUNCTION private.earliest_recorded_at() TO service_role;
+
+-- How far ahead of the time of writing a recorded_at may be: an activity is registered after
+-- it took place, and a day covers any time zone's today. The write guard runs with the
+-- caller's rights, so every role that writes activities executes it.
+CREATE FUNCTION private.recorded_at_allowed_ahead() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select '1 day'::interval $$;
+
+COMMENT ON FUNCTION private.recorded_at_allowed_ahead() IS 'How far ahead of the time of writing an activity''s recorded_at may be. The one definition the write guard and the tests read.';
+
+REVOKE ALL ON FUNCTION private.recorded_at_allowed_ahead() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.recorded_at_allowed_ahead() TO authenticated;
+
+GRANT ALL ON FUNCTION private.recorded_at_allowed_ahead() TO service_role;
 
 -- The (mentor, day) pairs given, paired by position: update each pair's row, then sum the
 -- day's counted minutes (after that update, so at READ COMMITTED under a snapshot that sees
@@ -581,29 +588,3 @@ end
 $$;
 
 REVOKE ALL ON FUNCTION private.validate_duplicate_of() FROM PUBLIC;
-
-CREATE INDEX activities_activity_type ON public.activities USING btree (activity_type);
-
-CREATE TRIGGER activities_guard_related_rows_delete AFTER DELETE ON public.activities REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_deleted_guard_related_rows();
-
-CREATE TRIGGER activities_guard_related_rows_insert AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_inserted_guard_related_rows();
-
-CREATE TRIGGER activities_guard_related_rows_update AFTER UPDATE ON public.activities REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.activities_updated_guard_related_rows();
-
-CREATE TRIGGER activities_guard_write BEFORE INSERT OR UPDATE ON public.activities FOR EACH ROW EXECUTE FUNCTION private.guard_activity_write();
-
-CREATE TRIGGER activities_touch_updated_at BEFORE UPDATE ON public.activities FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
-
-CREATE TRIGGER activities_validate_duplicate_insert BEFORE INSERT ON public.activities FOR EACH ROW WHEN ((new.duplicate_of IS NOT NULL)) EXECUTE FUNCTION private.validate_duplicate_of();
-
-CREATE TRIGGER activities_validate_duplicate_update BEFORE UPDATE OF duplicate_of, chapter_id, peer_mentor_id ON public.activities FOR EACH ROW EXECUTE FUNCTION private.validate_duplicate_of();
-
-CREATE TRIGGER activity_types_lock_activities BEFORE DELETE OR UPDATE ON public.activity_types FOR EACH STATEMENT EXECUTE FUNCTION private.lock_activities_for_type_changes();
-
-CREATE TRIGGER activity_types_touch_updated_at BEFORE UPDATE ON public.activity_types FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
-
-CREATE TRIGGER coordinator_chapter_counts_truncate AFTER TRUNCATE ON public.coordinator_chapters FOR EACH STATEMENT EXECUTE FUNCTION private.reset_coordinator_chapter_counts();
-
-CREATE TRIGGER coordinator_chapter_limit AFTER INSERT OR DELETE OR UPDATE ON public.coordinator_chapters FOR EACH ROW EXECUTE FUNCTION private.enforce_coordinator_chapter_limit();
-
-CREATE TRIGGER peer_mentor_chapters_stamp_grant BEFORE INSERT ON public.peer_mentor_chapters FOR EACH ROW EXECUTE FUNCTION private.stamp_membership_grant();

@@ -1,91 +1,17 @@
--- The materialized statistics and their refresh.
+-- The refresh of the materialized statistics.
 --
--- STALENESS WINDOW (for the UI's "last updated"): the materialized views show the data as of
--- their last refresh, read from public.stats_freshness.refreshed_at; the hourly pg_cron job
--- (70_cron_jobs.sql) keeps them at most an hour old. The API (50_dirty_key_log_and_exact_api.sql)
--- is exact regardless. A materialized view has no row security, so they live in private and
--- grant nothing to anon or authenticated. Each unique index is what REFRESH CONCURRENTLY needs;
--- public.refresh_stats_views() refreshes the three concurrently, one refresh at a time, and is
+-- STALENESS WINDOW (for the UI's "last updated"): the materialized views (50_mv_chapter_stats.sql,
+-- 51_mv_peer_mentor_stats.sql, 52_mv_activity_time_series.sql) show the data as of their last
+-- refresh, read from public.stats_freshness.refreshed_at (36_stats_freshness.sql); the hourly
+-- pg_cron job (90_cron_jobs.sql) keeps them at most an hour old. The API (60_exact_api_views.sql)
+-- is exact regardless. public.refresh_stats_views() refreshes the three concurrently, one
+-- refresh at a time, logs each call in private.refresh_runs (35_refresh_runs.sql), and is
 -- executable by service_role and the owner only. It also brings the exact API's mentor-day
--- grain (private.peer_mentor_days) up to date, recomputing only the chapter-days the log names.
+-- grain (private.peer_mentor_days, 34_peer_mentor_days.sql) up to date, recomputing only the
+-- chapter-days the dirty-key log (33_stats_dirty_keys.sql) names.
 
--- Every call of the refresh, kept a week: who asked, how long it waited and took, what came
--- of it. started_at is taken after the refresh lock, which is held until commit, so two
--- runs' [started_at, finished_at] never overlap.
-CREATE TABLE private.refresh_runs (
-    id bigint NOT NULL,
-    requested_by text NOT NULL,
-    waited_ms numeric NOT NULL,
-    started_at timestamp with time zone NOT NULL,
-    finished_at timestamp with time zone NOT NULL,
-    status text NOT NULL
-);
-
-ALTER TABLE private.refresh_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME private.refresh_runs_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
-ALTER TABLE ONLY private.refresh_runs
-    ADD CONSTRAINT refresh_runs_pkey PRIMARY KEY (id);
-
-CREATE INDEX refresh_runs_started_at ON private.refresh_runs USING btree (started_at);
-
-COMMENT ON TABLE private.refresh_runs IS 'Operational log: one row per call of public.refresh_stats_views() in the last 7 days (down scripts write to it too): requested_by is the caller''s application_name; status is refreshed, skipped, or failed with the reason per view.';
-
-GRANT SELECT ON TABLE private.refresh_runs TO service_role;
-
--- When each view was last refreshed, for the dashboard's "last updated".
-CREATE TABLE public.stats_freshness (
-    view_name text NOT NULL,
-    refreshed_at timestamp with time zone NOT NULL,
-    refresh_ms numeric NOT NULL
-);
-
-ALTER TABLE ONLY public.stats_freshness
-    ADD CONSTRAINT stats_freshness_pkey PRIMARY KEY (view_name);
-
-COMMENT ON TABLE public.stats_freshness IS 'One row per materialized statistics view: refreshed_at is the moment its data is as of (the start of its last refresh), refresh_ms how long that refresh took.';
-
-COMMENT ON COLUMN public.stats_freshness.refreshed_at IS 'The view holds every change to activities committed before this moment.';
-
-ALTER TABLE public.stats_freshness ENABLE ROW LEVEL SECURITY;
-
--- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
-REVOKE ALL ON TABLE public.stats_freshness FROM anon, authenticated, service_role;
-
-GRANT SELECT ON TABLE public.stats_freshness TO authenticated;
-
-GRANT SELECT ON TABLE public.stats_freshness TO service_role;
-
--- The exact API's mentor-day grain: kept from the log by the refresh (only the chapter-days
--- the entries it removes name), rebuilt whole after a TRUNCATE or by hand.
-CREATE TABLE private.peer_mentor_days (
-    chapter_id uuid NOT NULL,
-    peer_mentor_id uuid NOT NULL,
-    bucket_date date NOT NULL,
-    activity_count bigint NOT NULL,
-    minutes bigint NOT NULL
-);
-
-COMMENT ON TABLE private.peer_mentor_days IS 'Counted activities and minutes per chapter, mentor and UTC day: the grain the exact API recomputes changed mentor-months from. Not read by clients. Kept up to date by public.refresh_stats_views() from the chapter-days named in private.stats_dirty_keys; the API merges it with the changes logged since.';
-
-ALTER TABLE ONLY private.peer_mentor_days
-    ADD CONSTRAINT peer_mentor_days_pkey PRIMARY KEY (chapter_id, peer_mentor_id, bucket_date);
-
-ALTER TABLE private.peer_mentor_days ENABLE ROW LEVEL SECURITY;
-
--- Nobody reads it but its owner and the definer-rights functions the owner runs: a policy that
--- admits no row says so to Supabase's linter (0008, row security without a policy).
-CREATE POLICY peer_mentor_days_owner_only ON private.peer_mentor_days AS RESTRICTIVE
-  FOR ALL TO PUBLIC USING (false);
-
--- No role but the owner reads it.
-REVOKE ALL ON TABLE private.peer_mentor_days FROM PUBLIC, anon, authenticated, service_role;
+-- The bodies name tables of later files (00_private_schema.sql says why this is safe).
+set check_function_bodies = off;
 
 CREATE FUNCTION private.rebuild_peer_mentor_days() RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -111,13 +37,26 @@ COMMENT ON FUNCTION private.rebuild_peer_mentor_days() IS 'Recomputes private.pe
 
 REVOKE ALL ON FUNCTION private.rebuild_peer_mentor_days() FROM PUBLIC;
 
+-- Past this many chapter-days to fold in, a refresh rebuilds private.peer_mentor_days whole:
+-- recomputing that many days one by one costs more than one pass over the counting rule.
+CREATE FUNCTION private.peer_mentor_days_rebuild_above() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select 10000 $$;
+
+COMMENT ON FUNCTION private.peer_mentor_days_rebuild_above() IS 'Past this many chapter-days named in the dirty-key log, a refresh rebuilds private.peer_mentor_days whole instead of folding them in. The one definition the refresh reads.';
+
+REVOKE ALL ON FUNCTION private.peer_mentor_days_rebuild_above() FROM PUBLIC;
+
+GRANT ALL ON FUNCTION private.peer_mentor_days_rebuild_above() TO service_role;
+
 CREATE FUNCTION private.fold_into_peer_mentor_days(folded pg_snapshot) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     SET jit TO 'off'
     AS $$
 declare
-  rebuild_above constant integer := 10000;
+  rebuild_above constant integer := private.peer_mentor_days_rebuild_above();
   chapters uuid[];
   days date[];
 begin
@@ -223,7 +162,7 @@ begin
   if pg_catalog.cardinality(outcomes) = 0 then
     delete from private.stats_dirty_keys d where pg_catalog.pg_visible_in_snapshot(d.xid, folded);
   end if;
-  delete from private.refresh_runs r where r.started_at < called_at - interval '7 days';
+  delete from private.refresh_runs r where r.started_at < called_at - private.stats_history_kept();
   insert into private.refresh_runs (requested_by, waited_ms, started_at, finished_at, status)
   values (requester,
           round(extract(epoch from run_started - called_at) * 1000, 3),
@@ -241,52 +180,3 @@ REVOKE ALL ON FUNCTION public.refresh_stats_views(wait boolean) FROM anon, authe
 REVOKE ALL ON FUNCTION public.refresh_stats_views(wait boolean) FROM PUBLIC;
 
 GRANT ALL ON FUNCTION public.refresh_stats_views(wait boolean) TO service_role;
-
--- The stored aggregates are the same views the plain views filter (30_counting_rule_and_plain_views.sql), so the two
--- cannot drift apart. Each is stored in the order of its chapter index, so a chapter's rows
--- sit together on few pages; a concurrent refresh appends changed rows, and a plain refresh
--- restores the order.
-create materialized view private.mv_activity_time_series as
-select bucket_date, chapter_id, activity_count, total_hours, total_minutes
-from private.activity_time_series_live
-order by chapter_id, bucket_date
-with data;
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.mv_activity_time_series FROM PUBLIC, anon, authenticated, service_role;
-
-CREATE INDEX mv_activity_time_series_bucket_date ON private.mv_activity_time_series USING btree (bucket_date);
-
-CREATE UNIQUE INDEX mv_activity_time_series_key ON private.mv_activity_time_series USING btree (chapter_id, bucket_date);
-
-COMMENT ON MATERIALIZED VIEW private.mv_activity_time_series IS 'Daily counted activities, hours and minutes per chapter (UTC days), for the dashboard bar chart. STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.activity_time_series is exact at every moment: it recomputes the keys changed since. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_activity_time_series''.';
-
-create materialized view private.mv_chapter_stats as
-select chapter_id, month_start, activity_count, total_hours, total_minutes, active_mentor_count
-from private.chapter_stats_live
-order by chapter_id, month_start
-with data;
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.mv_chapter_stats FROM PUBLIC, anon, authenticated, service_role;
-
-CREATE UNIQUE INDEX mv_chapter_stats_key ON private.mv_chapter_stats USING btree (chapter_id, month_start);
-
-COMMENT ON MATERIALIZED VIEW private.mv_chapter_stats IS 'Monthly counted activities, hours, minutes and active mentors per chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.chapter_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_chapter_stats''.';
-
-create materialized view private.mv_peer_mentor_stats as
-select peer_mentor_id, chapter_id, month_start, activity_count, total_hours, total_minutes
-from private.peer_mentor_stats_live
-order by chapter_id, month_start, peer_mentor_id
-with data;
-
--- No role but the owner reads it (no row security to protect it).
-REVOKE ALL ON TABLE private.mv_peer_mentor_stats FROM PUBLIC, anon, authenticated, service_role;
-
-CREATE INDEX mv_peer_mentor_stats_chapter_id ON private.mv_peer_mentor_stats USING btree (chapter_id, month_start);
-
-CREATE UNIQUE INDEX mv_peer_mentor_stats_key ON private.mv_peer_mentor_stats USING btree (peer_mentor_id, chapter_id, month_start);
-
-COMMENT ON MATERIALIZED VIEW private.mv_peer_mentor_stats IS 'Monthly counted activities, hours and minutes per mentor and chapter (UTC months). STALENESS: the view is as of its last refresh, up to 1 hour old (the hourly pg_cron job; sooner once private.stats_dirty_keys passes its threshold), but the API public.peer_mentor_stats is exact at every moment. Last refresh: public.stats_freshness.refreshed_at where view_name = ''mv_peer_mentor_stats''.';
-
-CREATE POLICY stats_freshness_readable ON public.stats_freshness FOR SELECT TO authenticated USING (true);

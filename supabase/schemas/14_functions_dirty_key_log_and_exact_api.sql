@@ -1,48 +1,24 @@
 -- The dirty-key log and the exact API.
 --
--- Write path: statement-level triggers on activities and activity_types log the keys
--- (chapter, mentor, UTC day) a write changes into private.stats_dirty_keys, once per key and
--- transaction (a unique index), and nothing for an inserted row that cannot count; a change of
--- a type's counts_in_stats first locks activities (the write guards'
--- private.lock_activities_for_type_changes, 20_write_guards.sql). Read path:
--- each API view (public.peer_mentor_stats, chapter_stats, activity_time_series) reads the
--- caller's chapters with their logged keys in one call (the caller check and the look at the
--- log of a request), then calls one function per chapter; a filter on chapter_id reaches that
--- chapter list first. The per-chapter function returns the materialized rows of clean keys
--- merged with the dirty chapter-days recomputed live from private.counted_activities, so every
--- read equals the plain view at that moment. Refresh: refresh_stats_views() snapshots the log,
--- refreshes, and removes the entries it folded in; every minute a refresh runs once the log
--- passes private.dirty_keys_threshold() entries, or one chapter passes
+-- Write path: statement-level triggers on activities and activity_types (25_activities.sql,
+-- 24_activity_types.sql) log the keys (chapter, mentor, UTC day) a write changes into
+-- private.stats_dirty_keys (33_stats_dirty_keys.sql), once per key and transaction (a unique
+-- index), and nothing for an inserted row that cannot count; a change of a type's
+-- counts_in_stats first locks activities (the write guards'
+-- private.lock_activities_for_type_changes, 11_functions_write_guards.sql). Read path:
+-- each API view (public.peer_mentor_stats, chapter_stats, activity_time_series, in
+-- 60_exact_api_views.sql) reads the caller's chapters with their logged keys in one call (the
+-- caller check and the look at the log of a request), then calls one function per chapter; a
+-- filter on chapter_id reaches that chapter list first. The per-chapter function returns the
+-- materialized rows of clean keys merged with the dirty chapter-days recomputed live from
+-- private.counted_activities, so every read equals the plain view at that moment. Refresh:
+-- refresh_stats_views() (13_functions_refresh.sql) snapshots the log, refreshes, and removes
+-- the entries it folded in; every minute a refresh runs once the log passes
+-- private.dirty_keys_threshold() entries, or one chapter passes
 -- private.dirty_days_threshold() dirty days.
 
--- One row per (key, transaction) whose figures a committed or running transaction may have
--- changed: a transaction of many statements (the seeder's chunks, an import in batches) logs
--- each key once, which the unique index states and enforces. xid is the writing
--- transaction's (pg_current_xact_id()), which the refresh compares with its snapshot; the
--- refresh deletes the entries whose transaction its snapshot sees. Append-only: writers never
--- update or lock a row of it, so concurrent writers never wait for each other here. logged_at
--- (its default: the triggers leave it out) tells an operator how old the oldest entry is.
-CREATE TABLE private.stats_dirty_keys (
-    xid xid8 NOT NULL,
-    chapter_id uuid NOT NULL,
-    peer_mentor_id uuid NOT NULL,
-    bucket_date date NOT NULL,
-    logged_at timestamp with time zone DEFAULT now() NOT NULL
-)
-WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='2000', autovacuum_analyze_scale_factor='0', autovacuum_analyze_threshold='2000');
-
--- Led by the chapter and day, so reads take a chapter's keys from it alone.
-CREATE UNIQUE INDEX stats_dirty_keys_chapter ON private.stats_dirty_keys USING btree (chapter_id, bucket_date, peer_mentor_id, xid);
-
-CREATE INDEX stats_dirty_keys_mentor ON private.stats_dirty_keys USING btree (peer_mentor_id);
-
-COMMENT ON TABLE private.stats_dirty_keys IS 'Operational log: keys (chapter, mentor, UTC day) whose statistics changed since the last refresh, with the writing transaction; its down script folds them into the materialized views before dropping it. Written by triggers on activities and activity_types; emptied by public.refresh_stats_views() of the entries it folded into the materialized views.';
-
-COMMENT ON COLUMN private.stats_dirty_keys.logged_at IS 'When the writing transaction began: the age of the change the entry stands for.';
-
-ALTER TABLE private.stats_dirty_keys ENABLE ROW LEVEL SECURITY;
-
-GRANT SELECT ON TABLE private.stats_dirty_keys TO service_role;
+-- The bodies name tables of later files (00_private_schema.sql says why this is safe).
+set check_function_bodies = off;
 
 CREATE FUNCTION private.caller_sees_chapter(chapter uuid) RETURNS boolean
     LANGUAGE plpgsql STABLE
@@ -58,7 +34,7 @@ COMMENT ON FUNCTION private.caller_sees_chapter(chapter uuid) IS 'Whether the ca
 
 REVOKE ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) FROM PUBLIC;
 
--- The Realtime policies on realtime.messages call it as the caller (55_realtime_broadcasts_and_channel_authorization).
+-- The Realtime policies on realtime.messages call it as the caller (70_realtime_messages.sql).
 GRANT ALL ON FUNCTION private.caller_sees_chapter(chapter uuid) TO authenticated;
 
 -- The threshold refresh counts what makes reads slow. A read of a chapter recomputes each of
@@ -192,7 +168,7 @@ REVOKE ALL ON FUNCTION private.log_inserted_activities() FROM PUBLIC;
 -- A type that starts or stops counting changes the figures of every activity of that type
 -- (and of their duplicates): the switch's log, one entry per key and transaction. The lock
 -- that leaves no activity of the type unseen is the write guards'
--- private.lock_activities_for_type_changes (20_write_guards.sql).
+-- private.lock_activities_for_type_changes (11_functions_write_guards.sql).
 CREATE FUNCTION private.log_retyped_activities() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -367,7 +343,9 @@ $$;
 COMMENT ON FUNCTION private.stats_chapters() IS 'The chapters whose chapter-level statistics the caller reads (private.stats_chapter_ids()), each with its keys in private.stats_dirty_keys.';
 
 REVOKE ALL ON FUNCTION private.stats_chapters() FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.stats_chapters() TO authenticated;
+
 GRANT ALL ON FUNCTION private.stats_chapters() TO service_role;
 
 CREATE FUNCTION private.peer_mentor_stats_chapters() RETURNS TABLE(chapter_id uuid, key_mentors uuid[], key_days date[])
@@ -397,7 +375,9 @@ $$;
 COMMENT ON FUNCTION private.peer_mentor_stats_chapters() IS 'The chapters the caller reads rows of public.peer_mentor_stats in, each with its keys in private.stats_dirty_keys: every chapter of private.stats_chapter_ids() with all its keys, and the other chapters where the caller''s own mentor row has figures with the caller''s keys only.';
 
 REVOKE ALL ON FUNCTION private.peer_mentor_stats_chapters() FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.peer_mentor_stats_chapters() TO authenticated;
+
 GRANT ALL ON FUNCTION private.peer_mentor_stats_chapters() TO service_role;
 
 CREATE FUNCTION private.changed_peer_mentor_months(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, minutes bigint)
@@ -475,7 +455,9 @@ $$;
 COMMENT ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) IS 'The chapter''s rows of public.activity_time_series, exact now given the chapter''s logged keys, when the caller may read them; none otherwise.';
 
 REVOKE ALL ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) TO authenticated;
+
 GRANT ALL ON FUNCTION private.activity_time_series_of(chapter uuid, key_days date[]) TO service_role;
 
 CREATE FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(month_start date, activity_count bigint, total_hours numeric, total_minutes bigint, active_mentor_count bigint)
@@ -520,7 +502,9 @@ $$;
 COMMENT ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) IS 'The chapter''s rows of public.chapter_stats, exact now given the chapter''s logged keys, when the caller may read them; none otherwise.';
 
 REVOKE ALL ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO authenticated;
+
 GRANT ALL ON FUNCTION private.chapter_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO service_role;
 
 CREATE FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) RETURNS TABLE(peer_mentor_id uuid, month_start date, activity_count bigint, total_hours numeric, total_minutes bigint)
@@ -559,63 +543,7 @@ $$;
 COMMENT ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) IS 'The chapter''s rows of public.peer_mentor_stats, exact now given the chapter''s logged keys: every mentor''s for a caller who sees the chapter, else the caller''s own.';
 
 REVOKE ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) FROM PUBLIC;
+
 GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO authenticated;
+
 GRANT ALL ON FUNCTION private.peer_mentor_stats_of(chapter uuid, key_mentors uuid[], key_days date[]) TO service_role;
-
-create view public.activity_time_series with (security_invoker = true) as
-select s.bucket_date, c.chapter_id, s.activity_count, s.total_hours, s.total_minutes
-from private.stats_chapters() c
-cross join lateral private.activity_time_series_of(c.chapter_id, c.key_days) s;
-
-COMMENT ON VIEW public.activity_time_series IS 'Daily activity count, hours and minutes of the caller''s chapters, exact at every moment (equal to v_activity_time_series). Add up rows by total_minutes. public.stats_freshness says when the materialized part was last refreshed.';
-
--- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
-REVOKE ALL ON TABLE public.activity_time_series FROM anon, authenticated, service_role;
-
-GRANT SELECT ON TABLE public.activity_time_series TO authenticated;
-
-GRANT SELECT ON TABLE public.activity_time_series TO service_role;
-
-create view public.chapter_stats with (security_invoker = true) as
-select c.chapter_id, s.month_start, s.activity_count, s.total_hours, s.total_minutes, s.active_mentor_count
-from private.stats_chapters() c
-cross join lateral private.chapter_stats_of(c.chapter_id, c.key_mentors, c.key_days) s;
-
-COMMENT ON VIEW public.chapter_stats IS 'Monthly figures of the caller''s chapters, exact at every moment (equal to v_chapter_stats). Add up rows by total_minutes.';
-
--- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
-REVOKE ALL ON TABLE public.chapter_stats FROM anon, authenticated, service_role;
-
-GRANT SELECT ON TABLE public.chapter_stats TO authenticated;
-
-GRANT SELECT ON TABLE public.chapter_stats TO service_role;
-
-create view public.peer_mentor_stats with (security_invoker = true) as
-select s.peer_mentor_id, c.chapter_id, s.month_start, s.activity_count, s.total_hours, s.total_minutes
-from private.peer_mentor_stats_chapters() c
-cross join lateral private.peer_mentor_stats_of(c.chapter_id, c.key_mentors, c.key_days) s;
-
-COMMENT ON VIEW public.peer_mentor_stats IS 'Monthly figures per mentor in the caller''s chapters (or of the calling mentor), exact at every moment (equal to v_peer_mentor_stats). Add up rows by total_minutes.';
-
--- Supabase's default privileges grant everything in public to the API roles: revoke, then grant.
-REVOKE ALL ON TABLE public.peer_mentor_stats FROM anon, authenticated, service_role;
-
-GRANT SELECT ON TABLE public.peer_mentor_stats TO authenticated;
-
-GRANT SELECT ON TABLE public.peer_mentor_stats TO service_role;
-
-CREATE INDEX activities_repeats_chapter_id_recorded_at ON public.activities USING btree (chapter_id, recorded_at) WHERE (((duplicate_of IS NOT NULL))::integer = 1);
-
--- Who reads the log (service_role, which bypasses row security anyway), stated so row security
--- on it is not "enabled without a policy" (Supabase lint 0008).
-CREATE POLICY stats_dirty_keys_read_by_service_role ON private.stats_dirty_keys FOR SELECT TO service_role USING (true);
-
-CREATE TRIGGER activities_log_deleted_keys AFTER DELETE ON public.activities REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_deleted_activities();
-
-CREATE TRIGGER activities_log_inserted_keys AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_inserted_activities();
-
-CREATE TRIGGER activities_log_updated_keys AFTER UPDATE ON public.activities REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_updated_activities();
-
-CREATE TRIGGER activities_refresh_after_truncate AFTER TRUNCATE ON public.activities FOR EACH STATEMENT EXECUTE FUNCTION private.refresh_after_truncate();
-
-CREATE TRIGGER activity_types_log_retyped_keys AFTER UPDATE ON public.activity_types REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.log_retyped_activities();
