@@ -79,6 +79,9 @@ def test_watch_shows_a_write_within_a_second_and_fits_80_columns(hand_checked, m
     text = plain(screen.getvalue().encode()).decode()
     assert max(len(line.rstrip()) for line in text.replace("\r", "\n").split("\n")) <= 80
     assert "Chapter A" in text and "Chapter B" in text and "last change" in text and " UTC" in text
+    # The captions are whole lines, since when a change is seen included.
+    assert re.search(r"\nread \d\d:\d\d:\d\d UTC through the API; today is \d{4}-\d\d-\d\d \(UTC\) *\n", text)
+    assert re.search(r"\nlistening to 2 chapters since \d\d:\d\d:\d\d UTC *\n", text)
 
 
 def test_each_hours_figure_is_its_days_minutes_summed_then_shown_half_up(migrated, conn):

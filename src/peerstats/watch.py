@@ -130,9 +130,10 @@ def render(snapshot: Snapshot, last_changed: dict[str, datetime], status: str) -
         changed = last_changed.get(chapter.chapter_id)
         table.add_row(chapter.name, chapter.twelve_months.text(), chapter.this_week.text(), chapter.today.text(),
                       changed.strftime("%H:%M:%S UTC") if changed else "-")
-    caption = Text(f"read {snapshot.read_at.astimezone(timezone.utc):%H:%M:%S} UTC through the API; "
-                   f"today is {snapshot.today} (UTC); {status}", style="dim")
-    return Group(table, caption)
+    # Two lines, each within 80 columns: one line of both wrapped mid-phrase there.
+    read = Text(f"read {snapshot.read_at.astimezone(timezone.utc):%H:%M:%S} UTC through the API; "
+                f"today is {snapshot.today} (UTC)", style="dim")
+    return Group(table, read, Text(status, style="dim"))
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,9 @@ class Watch:
                 channel = client.channel(TOPIC_PREFIX + chapter_id, {"config": {"private": True}})
                 channel.on_broadcast(EVENT, self._received(chapter_id))
                 await channel.subscribe(self._subscription_state)
-            self.status = f"listening to {len(chapters)} chapter{'s' if len(chapters) != 1 else ''}"
+            # "last change" is the last broadcast seen: say since when one is seen.
+            self.status = (f"listening to {len(chapters)} chapter{'s' if len(chapters) != 1 else ''}"
+                           f" since {datetime.now(timezone.utc):%H:%M:%S} UTC")
             try:
                 with Live(console=self.console, auto_refresh=False, transient=False) as live:
                     while not self.stopped.is_set():
