@@ -149,8 +149,8 @@ def delays(commits: dict[str, list[float]], arrivals: dict[str, list[float]]) ->
 def measure(url: str, coordinator_chapters: list[str], writer_of: dict[str, tuple[str, str]], activity_type: str, *,
             rate: float, duration: float, progress: Callable[[str], None]) -> BroadcastReport:
     secret = secrets.token_urlsafe(32)
-    # Yesterday: today's mentor-days take the latency probes, and no mentor-day may count more
-    # than 1,440 minutes.
+    # Yesterday: today's mentor-days take the latency probes, and no mentor-day may pass the
+    # daily bound (private.daily_bound_minutes()).
     recorded_at = datetime.now(timezone.utc) - timedelta(days=1)
     with serve_in_thread(url, secret) as model, \
             Subscriber(model.url, tokens.token_for(secret, "service_role"),
@@ -235,7 +235,7 @@ def throughput(url: str, chapters: list[str], writer_of: dict[str, tuple[str, st
     alternating rounds (so both meet the same machine). The model has stopped: its partitions
     stay, so realtime.send writes its rows as on a project, but no slot is decoded on the two
     cores the writer uses (on Supabase the Realtime server runs elsewhere). The inserts are
-    dated over the 28 days before yesterday, so no mentor-day passes 1,440 minutes."""
+    dated over the 28 days before yesterday, so no mentor-day passes the daily bound."""
     now = datetime.now(timezone.utc)
     counts = {True: 0, False: 0}
     with database.connect(url, application_name="peerstats-bench-broadcast-owner") as owner, \

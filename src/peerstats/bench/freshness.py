@@ -38,7 +38,7 @@ DASHBOARD_PAUSE_SECONDS = 0.1
 CATCH_UP_SECONDS = 10.0
 
 # One minute each: all probes of a chapter fall on one mentor's day, whose counted minutes may
-# not pass the daily bound (at 30 minutes each, 48 probes would fill a day of 1,440).
+# not pass the daily bound (private.daily_bound_minutes(): a day at 30 minutes a probe).
 INSERT_PROBE = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
                 "duration_minutes) values (%s, %s, %s, %s, 1)")
 PROBE_QUERY = "select activity_count from public.activity_time_series where chapter_id = %s and bucket_date = %s"
