@@ -23,8 +23,9 @@ import time
 from datetime import date, datetime, timezone
 from importlib import resources
 
-from peerstats import bench_exact, database, postgrest
-from peerstats.latency import measure
+from peerstats import database, postgrest
+from peerstats.bench import exact as exact_bench
+from peerstats.bench.latency import measure
 from peerstats.migrations import Runner
 
 ENDPOINTS = {"activity_time_series": "bucket_date", "chapter_stats": "month_start", "peer_mentor_stats": "month_start"}
@@ -114,7 +115,7 @@ def main(url: str) -> None:
                 list(runner.up())
             print("now again:", refresh_cost(conn), sep="\n  ")
             print("now:", *seed_chunk_cpu(url), sep="\n  ")
-            bulk = bench_exact.bulk_insert_cost(conn)
+            bulk = exact_bench.bulk_insert_cost(conn)
             print(f"  a mentor's {bulk['rows']:,}-row insert: API {bulk['api_ms']:,.0f} ms, owner {bulk['owner_ms']:,.0f} ms:"
                   f" {bulk['ratio']:.2f}x")
         finally:

@@ -23,7 +23,7 @@ import psycopg
 from rich.console import Console
 
 from peerstats import database, migrations, postgrest, verify
-from peerstats.latency import measure
+from peerstats.bench.latency import measure
 from peerstats.cluster import throwaway_cluster
 from peerstats.migrations import Runner
 from peerstats.output import Column, print_table

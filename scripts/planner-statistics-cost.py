@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from peerstats import database, verify
-from peerstats.latency import percentile
+from peerstats.bench.latency import percentile
 
 
 def execution_ms(conn: psycopg.Connection, query: sql.Composable, params: tuple, user_id: str | None) -> float:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from peerstats.freshness import DASHBOARD_QUERIES
+from peerstats.bench.freshness import DASHBOARD_QUERIES
 from readability import NARROW, assert_readable_at_80
 
 PEERSTATS = str(Path(sys.executable).parent / "peerstats")

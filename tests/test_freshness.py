@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
-from peerstats.latency import percentile
+from peerstats.bench.latency import percentile
 
 
 def test_percentile_is_nearest_rank():
@@ -44,3 +45,11 @@ def test_bench_freshness_sees_every_write_at_the_first_read_while_refreshes_run(
     assert list(broadcasts["messages_per_transaction"].values()) == [1, 5, 0]
     assert broadcasts["inserts_per_s_with_broadcasts"] > 0 and broadcasts["inserts_per_s_without_broadcasts"] > 0
     assert "commit to message p50 / p95 / max" in finished.stdout
+    # The targets, compared by the bench (which reports them, never fails on them).
+    ratio = broadcasts["inserts_per_s_with_broadcasts"] / broadcasts["inserts_per_s_without_broadcasts"]
+    assert broadcasts["throughput_ratio"] == ratio
+    assert broadcasts["throughput_target_met"] == (ratio >= 0.9)
+    assert broadcasts["delivery_target_met"] == (broadcasts["spread_ms"]["p95"] < 1000)
+    assert re.search(rf"with / without +\S* *{ratio:.2f}", finished.stdout)
+    assert re.search(r"target: with / without at least 0\.9 +\S* *(met|MISSED)", finished.stdout)
+    assert re.search(r"target: p95 under 1,000 ms +\S* *(met|MISSED)", finished.stdout)

@@ -353,6 +353,24 @@ def test_the_supabase_pieces_are_created_only_where_missing(scratch_database):
         assert everything() == created
 
 
+
+def test_every_database_gets_supabases_default_privileges_though_the_roles_exist(conn, scratch_database):
+    """The API roles are the cluster's, default privileges and grants on public each database's:
+    a database whose cluster already has the roles (made for another database) gets them too."""
+    Runner(conn).ensure_supabase_pieces()
+    with database.connect(scratch_database) as scratch:
+        Runner(scratch).ensure_supabase_pieces()
+        scratch.execute("create table public.made_by_postgres (id bigint generated always as identity)")
+        scratch.execute("create function public.made_by_postgres() returns integer language sql as 'select 1'")
+        for role in ("anon", "authenticated", "service_role"):
+            assert scratch.execute(
+                "select has_table_privilege(%(r)s, 'public.made_by_postgres', 'select, insert, update, delete'),"
+                " has_sequence_privilege(%(r)s, 'public.made_by_postgres_id_seq', 'usage'),"
+                " has_function_privilege(%(r)s, 'public.made_by_postgres()', 'execute'),"
+                " exists (select from pg_namespace, aclexplode(nspacl) as a where nspname = 'public'"
+                "         and a.grantee = %(r)s::regrole and a.privilege_type = 'USAGE')",
+                {"r": role}).fetchone() == (True, True, True, True), role
+
 # --- down scripts of the statistics migrations --------------------------------------------------
 
 

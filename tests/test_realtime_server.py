@@ -55,9 +55,6 @@ create policy model_test_presence on realtime.messages for select to authenticat
 def realtime_db(db_url, conn):
     """The URL of a new database of the session cluster with Supabase's pieces and the test
     policies; dropped afterwards."""
-    # The shim creates the API roles, cluster-wide, together with the default privileges of the
-    # database it runs in: let that be the session's database, which the other tests build.
-    Runner(conn).ensure_supabase_pieces()
     conn.execute("drop database if exists peerstats_realtime_model")
     conn.execute("create database peerstats_realtime_model")
     url = db_url.replace("/postgres?", "/peerstats_realtime_model?")

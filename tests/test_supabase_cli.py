@@ -260,6 +260,34 @@ def test_db_lint_finds_nothing_at_warning_level(deployed):
     assert {"Linting schema: public", "Linting schema: private"} <= set(linted.stderr.splitlines()), linted.stderr
 
 
+def test_the_runners_supabase_pieces_touch_nothing_supabase_made(hosted):
+    """On hosted Supabase every piece the shim makes where missing exists: run as postgres, it
+    changes no role, membership, grant on a schema or default privilege (not even by granting
+    again what is granted: the rows keep their xmin)."""
+    def supabases_pieces():
+        with database.connect(hosted.admin_url) as conn:
+            return conn.execute(
+                "select 'role', rolname::text, xmin::text, row(rolinherit, rolbypassrls)::text"
+                " from pg_authid where rolname in ('anon', 'authenticated', 'service_role', 'authenticator',"
+                " 'postgres', 'supabase_realtime_admin') union all"
+                " select 'setting', setrole::regrole::text || setdatabase::text, xmin::text, setconfig::text from pg_db_role_setting"
+                " union all select 'member', roleid::regrole::text || ' to ' || member::regrole::text, xmin::text, null"
+                " from pg_auth_members union all"
+                " select 'schema', nspname::text, xmin::text, nspacl::text from pg_namespace"
+                " where nspname in ('public', 'auth', 'realtime') union all"
+                " select 'default', defaclrole::regrole::text || defaclnamespace::regnamespace::text"
+                " || defaclobjtype::text, xmin::text, defaclacl::text from pg_default_acl union all"
+                " select 'function', p.oid::regprocedure::text, p.xmin::text, p.proacl::text from pg_proc p"
+                " where p.pronamespace in ('auth'::regnamespace, 'realtime'::regnamespace) union all"
+                " select 'relation', c.oid::regclass::text, c.xmin::text, c.relacl::text from pg_class c"
+                " where c.relnamespace in ('auth'::regnamespace, 'realtime'::regnamespace) order by 1, 2").fetchall()
+
+    before = supabases_pieces()
+    assert ("default", "postgrespublicr") in {row[:2] for row in before}
+    with database.connect(hosted.postgres_url) as conn:
+        Runner(conn).ensure_supabase_pieces()
+    assert supabases_pieces() == before
+
 def test_db_up_on_a_plain_postgresql_creates_pg_cron_in_pg_catalog(migrated, conn):
     assert conn.execute("select extnamespace::regnamespace::text from pg_extension "
                         "where extname = 'pg_cron'").fetchone() == ("pg_catalog",)

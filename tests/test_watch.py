@@ -16,7 +16,6 @@ import sys
 import termios
 import threading
 import time
-from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
@@ -24,7 +23,8 @@ from rich.console import Console
 from peerstats import database, postgrest
 from peerstats.realtime import tokens
 from peerstats.realtime.server import serve_in_thread
-from peerstats.watch import Snapshot, watching_in_thread
+from peerstats.watch import Snapshot, coordinated_chapters, read_figures, watching_in_thread
+from test_report import half_dataset, shown
 
 COORDINATOR_AB = "00000000-0000-4000-8000-0000000000a1"
 CHAPTER_A = "00000000-0000-4000-8000-00000000000a"
@@ -71,7 +71,7 @@ def test_watch_shows_a_write_within_a_second_and_fits_80_columns(hand_checked, m
 
         committed_at = write_activity_as_anna(migrated, 33)
         shown_at, shown = wait_for(lambda s: chapter_a(s).today.activities == before.activities + 1)
-        assert chapter_a(shown).today.hours == before.hours + Decimal(33) / 60
+        assert chapter_a(shown).today.minutes == before.minutes + 33
         assert chapter_a(shown).this_week.activities == chapter_a(first).this_week.activities + 1
         assert chapter_a(shown).twelve_months.activities == chapter_a(first).twelve_months.activities + 1
         assert shown_at - committed_at < 1.0
@@ -79,6 +79,23 @@ def test_watch_shows_a_write_within_a_second_and_fits_80_columns(hand_checked, m
     text = plain(screen.getvalue().encode()).decode()
     assert max(len(line.rstrip()) for line in text.replace("\r", "\n").split("\n")) <= 80
     assert "Chapter A" in text and "Chapter B" in text and "last change" in text and " UTC" in text
+    # The captions are whole lines, since when a change is seen included.
+    assert re.search(r"\nread \d\d:\d\d:\d\d UTC through the API; today is \d{4}-\d\d-\d\d \(UTC\) *\n", text)
+    assert re.search(r"\nlistening to 2 chapters since \d\d:\d\d:\d\d UTC *\n", text)
+
+
+def test_each_hours_figure_is_its_days_minutes_summed_then_shown_half_up(migrated, conn):
+    """A figure of the view adds up days: their total_minutes, made hours once (docs/api.md). The
+    dataset's 12-month totals lie at a half of the shown decimal, which a sum of the days'
+    total_hours misses."""
+    today = conn.execute("select (now() at time zone 'UTC')::date").fetchone()[0]
+    coordinator, minutes, _ = half_dataset(conn, today)
+    snapshot = read_figures(conn, str(coordinator), coordinated_chapters(conn, str(coordinator)))
+    assert len(snapshot.chapters) == 3
+    for chapter in snapshot.chapters:
+        total = minutes[f"total/{chapter.chapter_id}/hours"]
+        assert chapter.twelve_months.text().split("\n")[1] == f"{shown(total):,} h"
+        assert chapter.twelve_months.minutes == total
 
 
 def test_watch_refuses_bad_input_with_one_line(migrated, monkeypatch, capfd):

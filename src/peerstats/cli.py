@@ -13,15 +13,14 @@ import click
 from rich.console import Console
 
 from peerstats import __version__, exits
-from peerstats import bench as benchmark
-from peerstats import bench_exact, bench_load
-from peerstats import bufdir, database, freshness, health, migrations
+from peerstats import bufdir, database, health, migrations
 from peerstats import demo as demonstration
 from peerstats import report as coordinator_report
 from peerstats import seed as seeding
 from peerstats import verify as verification
 from peerstats import watch as live_view
 from peerstats import xlsx_export
+from peerstats.bench import exact as exact_bench, freshness as freshness_bench, load as load_bench, sizes as size_bench
 from peerstats.cluster import Cluster, default_home, server_version
 from peerstats.confirm import confirm_loss
 from peerstats.errors import PeerstatsError, UsageProblem
@@ -385,13 +384,13 @@ def watch(ctx: click.Context, coordinator_id: uuid.UUID, realtime_url: Optional[
 
 
 @app.group("bench", invoke_without_command=True)
-@click.option("--sizes", default=",".join(str(size) for size in benchmark.DEFAULT_SIZES), show_default=True,
+@click.option("--sizes", default=",".join(str(size) for size in size_bench.DEFAULT_SIZES), show_default=True,
               help="Activity counts to measure, separated by commas.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=pathlib.Path), default="bench-results.json",
               show_default=True, help="Where to write the figures (JSON); two PNG plots go beside it.")
-@click.option("--hour-of-writes", type=click.IntRange(min=1), default=bench_exact.HOUR_OF_WRITES, show_default=True,
+@click.option("--hour-of-writes", type=click.IntRange(min=1), default=exact_bench.HOUR_OF_WRITES, show_default=True,
               help="Single-row inserts pending for the 'one hour at 20/s' read (dated over the last 3 days).")
-@click.option("--write-statements", type=click.IntRange(min=1), default=bench_exact.WRITE_STATEMENTS, show_default=True,
+@click.option("--write-statements", type=click.IntRange(min=1), default=exact_bench.WRITE_STATEMENTS, show_default=True,
               help="Single-row inserts per round of the write-cost measure (split among the writers).")
 @click.option("--profile", type=click.Choice(seeding.PROFILES), default="default", show_default=True,
               help="The seeded organisation, as `peerstats seed --profile`: realistic grows chapters, mentors and "
@@ -410,7 +409,7 @@ def bench(ctx: click.Context, sizes: str, output: pathlib.Path, hour_of_writes: 
     size and of write throughput.
     """
     if ctx.invoked_subcommand is None:
-        document = benchmark.run(benchmark.parse_sizes(sizes), output=output, console=console_for(as_json),
+        document = size_bench.run(size_bench.parse_sizes(sizes), output=output, console=console_for(as_json),
                                  hour_of_writes=hour_of_writes, write_statements=write_statements, profile=profile)
         if as_json:
             emit_json(document)
@@ -438,12 +437,12 @@ def bench_freshness(ctx: click.Context, activities: int, rate: float, duration: 
     --database-url, which it migrates, seeds and writes to: give only a database you can
     throw away.
     """
-    result = freshness.run(ctx.find_root().obj, activities=activities, rate=rate, duration=duration,
+    result = freshness_bench.run(ctx.find_root().obj, activities=activities, rate=rate, duration=duration,
                            progress=lambda step: console_for(as_json).print(f"[dim]{step}[/dim]"))
     if as_json:
         emit_json(result.as_json())
     else:
-        freshness.print_report(console, result)
+        freshness_bench.print_report(console, result)
     if output:
         output.write_text(json_text(result.as_json()))
         console_for(as_json).print(f"wrote {output}")
@@ -479,13 +478,13 @@ def bench_load_command(activities: int, duration: float, sessions: int, write_ra
     a difference.
     """
     out = console_for(as_json)
-    document = bench_load.run(activities=activities, duration=duration, sessions=sessions, write_rate=write_rate,
+    document = load_bench.run(activities=activities, duration=duration, sessions=sessions, write_rate=write_rate,
                               sample_every=sample_every, output=output, plot=plot, console=out)
     if as_json:
         emit_json(document)
     else:
-        bench_load.print_report(console, document)
-    missed = bench_load.failures(document)
+        load_bench.print_report(console, document)
+    missed = load_bench.failures(document)
     if missed:
         raise PeerstatsError("under load: " + ", ".join(missed))
 

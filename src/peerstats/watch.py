@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +36,7 @@ from rich.text import Text
 
 from peerstats import database, postgrest
 from peerstats.errors import PeerstatsError
+from peerstats.hours import hours_from_minutes
 from peerstats.periods import months_window, week_start
 from peerstats.realtime import tokens
 from peerstats.realtime.server import serve_in_thread
@@ -50,17 +50,18 @@ EVENT = "stats_changed"
 @dataclass(frozen=True)
 class Totals:
     activities: int
-    # A sum of the API's daily total_hours (minutes / 60.0, to 20 places): shown to 0.1 h.
-    hours: Decimal
+    # The days' total_minutes added up: exact, made hours once when shown (a sum of the days'
+    # total_hours, rounded quotients, can land on the other side of a half; docs/api.md).
+    minutes: int
 
     def __add__(self, other: Totals) -> Totals:
-        return Totals(self.activities + other.activities, self.hours + other.hours)
+        return Totals(self.activities + other.activities, self.minutes + other.minutes)
 
     def text(self) -> str:
-        return f"{self.activities:,}\n{self.hours:,.1f} h"
+        return f"{self.activities:,}\n{hours_from_minutes(self.minutes, 1):,f} h"
 
 
-NOTHING = Totals(0, Decimal(0))
+NOTHING = Totals(0, 0)
 
 
 @dataclass(frozen=True)
@@ -99,14 +100,14 @@ def read_figures(conn: psycopg.Connection, coordinator_id: str, chapters: list[t
                                           user_id=coordinator_id)
     start, end = months_window(today, 12)
     days = postgrest.request(
-        conn, "authenticated", "select chapter_id::text, bucket_date, activity_count, total_hours"
+        conn, "authenticated", "select chapter_id::text, bucket_date, activity_count, total_minutes"
         " from public.activity_time_series where chapter_id = any (%s::uuid[])"
         " and bucket_date >= %s and bucket_date < %s",
         (chapter_ids, start, end), user_id=coordinator_id)
     totals: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(lambda: NOTHING))
     monday = week_start(today)
-    for chapter_id, day, activity_count, total_hours in days:
-        figures = Totals(activity_count, total_hours)
+    for chapter_id, day, activity_count, total_minutes in days:
+        figures = Totals(activity_count, total_minutes)
         of_chapter = totals[chapter_id]
         of_chapter["12 months"] += figures
         if day >= monday:
@@ -129,9 +130,10 @@ def render(snapshot: Snapshot, last_changed: dict[str, datetime], status: str) -
         changed = last_changed.get(chapter.chapter_id)
         table.add_row(chapter.name, chapter.twelve_months.text(), chapter.this_week.text(), chapter.today.text(),
                       changed.strftime("%H:%M:%S UTC") if changed else "-")
-    caption = Text(f"read {snapshot.read_at.astimezone(timezone.utc):%H:%M:%S} UTC through the API; "
-                   f"today is {snapshot.today} (UTC); {status}", style="dim")
-    return Group(table, caption)
+    # Two lines, each within 80 columns: one line of both wrapped mid-phrase there.
+    read = Text(f"read {snapshot.read_at.astimezone(timezone.utc):%H:%M:%S} UTC through the API; "
+                f"today is {snapshot.today} (UTC)", style="dim")
+    return Group(table, read, Text(status, style="dim"))
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,9 @@ class Watch:
                 channel = client.channel(TOPIC_PREFIX + chapter_id, {"config": {"private": True}})
                 channel.on_broadcast(EVENT, self._received(chapter_id))
                 await channel.subscribe(self._subscription_state)
-            self.status = f"listening to {len(chapters)} chapter{'s' if len(chapters) != 1 else ''}"
+            # "last change" is the last broadcast seen: say since when one is seen.
+            self.status = (f"listening to {len(chapters)} chapter{'s' if len(chapters) != 1 else ''}"
+                           f" since {datetime.now(timezone.utc):%H:%M:%S} UTC")
             try:
                 with Live(console=self.console, auto_refresh=False, transient=False) as live:
                     while not self.stopped.is_set():

@@ -14,6 +14,6 @@ select cron.schedule('refresh-stats-views', '0 * * * *', 'select public.refresh_
 select cron.schedule('refresh-stats-views-if-dirty', '* * * * *', 'select private.refresh_stats_views_if_dirty()');
 
 -- Daily, at a quiet minute: pg_cron keeps a row per run for ever (the every-minute job alone
--- adds 1,440 a day); this deletes the runs of this project's jobs older than
+-- adds one a minute); this deletes the runs of this project's jobs older than
 -- private.stats_history_kept().
 select cron.schedule('prune-stats-cron-history', '17 3 * * *', 'select private.prune_stats_cron_history()');

@@ -10,6 +10,8 @@
 do $shim$
 declare
   api_timeout record;
+  api_role text;
+  default_privilege record;
 begin
   if not exists (select from pg_roles where rolname = 'anon') then
     create role anon nologin inherit;
@@ -26,14 +28,24 @@ begin
     grant anon, authenticated, service_role to authenticator;
     -- As on Supabase, the owner may act as every API role (pgTAP files rely on it).
     grant anon, authenticated, service_role to postgres;
-    grant usage on schema public to anon, authenticated, service_role;
-    alter default privileges for role postgres in schema public
-      grant all on tables to anon, authenticated, service_role;
-    alter default privileges for role postgres in schema public
-      grant all on functions to anon, authenticated, service_role;
-    alter default privileges for role postgres in schema public
-      grant all on sequences to anon, authenticated, service_role;
   end if;
+
+  -- Roles are the cluster's, but grants on schema public and default privileges belong to each
+  -- database: given in every database this runs in, where that database has none of its own.
+  for api_role in select unnest(array['anon', 'authenticated', 'service_role']) loop
+    if not exists (select from pg_namespace, aclexplode(nspacl) as acl
+                   where nspname = 'public' and acl.grantee = api_role::regrole and acl.privilege_type = 'USAGE') then
+      execute format('grant usage on schema public to %I', api_role);
+    end if;
+  end loop;
+  for default_privilege in select * from (values ('r', 'tables'), ('f', 'functions'), ('S', 'sequences'))
+                                           as t(objtype, objects) loop
+    if not exists (select from pg_default_acl where defaclrole = 'postgres'::regrole
+                   and defaclnamespace = 'public'::regnamespace and defaclobjtype = default_privilege.objtype) then
+      execute format('alter default privileges for role postgres in schema public '
+                     'grant all on %s to anon, authenticated, service_role', default_privilege.objects);
+    end if;
+  end loop;
 
   -- Realtime's tenant migration 20240401105812 creates it to own the schema realtime's objects.
   if not exists (select from pg_roles where rolname = 'supabase_realtime_admin') then

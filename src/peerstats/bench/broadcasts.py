@@ -29,10 +29,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from peerstats import database, postgrest
+from peerstats.bench.exact import set_triggers_enabled
+from peerstats.bench.latency import summary
 from peerstats.errors import PeerstatsError
-from peerstats.latency import percentile
 from peerstats.realtime import tokens
 from peerstats.realtime.server import serve_in_thread
 
@@ -40,10 +42,16 @@ BURST_WRITES = 100
 MULTI_ROW_CHAPTERS = 5
 MULTI_ROW_ROWS = 50
 THROUGHPUT_ROUNDS = 3
+# The issue's targets: commit to message p95 under a second at the spread rate, and single-row
+# inserts with broadcasts at least 0.9 as many a second as without. Reported, never enforced:
+# on a shared machine a run's throughput ratio moves by a few hundredths.
+DELIVERY_P95_TARGET_MS = 1000
+THROUGHPUT_RATIO_TARGET = 0.9
 # A message not arrived this long after the last write counts as lost.
 DELIVERY_WAIT_S = 5.0
 TOPIC_PREFIX = "stats:chapter:"
-BROADCAST_TRIGGER = ("private.stats_dirty_keys", "stats_dirty_keys_broadcast")
+BROADCAST_TABLE = sql.Identifier("private", "stats_dirty_keys")
+BROADCAST_TRIGGERS = ("stats_dirty_keys_broadcast",)
 INSERT = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, duration_minutes)"
           " values (%s, %s, %s, %s, 1)")
 
@@ -65,12 +73,17 @@ class BroadcastReport:
     def throughput_ratio(self) -> float:
         return self.inserts_per_s_with_broadcasts / self.inserts_per_s_without_broadcasts
 
+    @property
+    def throughput_target_met(self) -> bool:
+        return self.throughput_ratio >= THROUGHPUT_RATIO_TARGET
+
+    @property
+    def delivery_target_met(self) -> bool:
+        return self.spread_delivered == self.spread_writes and self.spread_ms["p95"] < DELIVERY_P95_TARGET_MS
+
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "throughput_ratio": self.throughput_ratio}
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values, default=float("nan"))}
+        return {**asdict(self), "throughput_ratio": self.throughput_ratio,
+                "throughput_target_met": self.throughput_target_met, "delivery_target_met": self.delivery_target_met}
 
 
 class Subscriber:
@@ -136,8 +149,8 @@ def delays(commits: dict[str, list[float]], arrivals: dict[str, list[float]]) ->
 def measure(url: str, coordinator_chapters: list[str], writer_of: dict[str, tuple[str, str]], activity_type: str, *,
             rate: float, duration: float, progress: Callable[[str], None]) -> BroadcastReport:
     secret = secrets.token_urlsafe(32)
-    # Yesterday: today's mentor-days take the latency probes, and no mentor-day may count more
-    # than 1,440 minutes.
+    # Yesterday: today's mentor-days take the latency probes, and no mentor-day may pass the
+    # daily bound (private.daily_bound_minutes()).
     recorded_at = datetime.now(timezone.utc) - timedelta(days=1)
     with serve_in_thread(url, secret) as model, \
             Subscriber(model.url, tokens.token_for(secret, "service_role"),
@@ -222,16 +235,15 @@ def throughput(url: str, chapters: list[str], writer_of: dict[str, tuple[str, st
     alternating rounds (so both meet the same machine). The model has stopped: its partitions
     stay, so realtime.send writes its rows as on a project, but no slot is decoded on the two
     cores the writer uses (on Supabase the Realtime server runs elsewhere). The inserts are
-    dated over the 28 days before yesterday, so no mentor-day passes 1,440 minutes."""
+    dated over the 28 days before yesterday, so no mentor-day passes the daily bound."""
     now = datetime.now(timezone.utc)
-    table, trigger = BROADCAST_TRIGGER
     counts = {True: 0, False: 0}
     with database.connect(url, application_name="peerstats-bench-broadcast-owner") as owner, \
             database.connect(url, application_name="peerstats-bench-broadcast-writer") as writer:
         try:
             for _ in range(THROUGHPUT_ROUNDS):
                 for enabled in (True, False):
-                    owner.execute(f"alter table {table} {'enable' if enabled else 'disable'} trigger {trigger}")
+                    set_triggers_enabled(owner, BROADCAST_TABLE, BROADCAST_TRIGGERS, enabled)
                     deadline = time.monotonic() + round_s
                     i = 0
                     while time.monotonic() < deadline:
@@ -243,6 +255,6 @@ def throughput(url: str, chapters: list[str], writer_of: dict[str, tuple[str, st
                         i += 1
                     counts[enabled] += i
         finally:
-            owner.execute(f"alter table {table} enable trigger {trigger}")
+            set_triggers_enabled(owner, BROADCAST_TABLE, BROADCAST_TRIGGERS, True)
     seconds = THROUGHPUT_ROUNDS * round_s
     return counts[True] / seconds, counts[False] / seconds

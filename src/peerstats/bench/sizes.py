@@ -31,8 +31,9 @@ import psycopg
 from psycopg import sql
 from rich.console import Console
 
-from peerstats import bench_exact, bench_plots, database, migrations, postgrest, seed as seeding, verify
-from peerstats.latency import measure, measure_alternating
+from peerstats import database, migrations, postgrest, seed as seeding, verify
+from peerstats.bench import exact, plots
+from peerstats.bench.latency import measure, measure_alternating
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError, UsageProblem
 from peerstats.output import Column, print_table
@@ -205,13 +206,13 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
         backend = conn.info.backend_pid
         before_kib = peak_rss_kib(backend)
         # The jobs wait while the seed's log entries are counted: a refresh would fold them first.
-        bench_exact.set_jobs_active(conn, False, bench_exact.HOURLY_JOB, bench_exact.THRESHOLD_JOB)
+        exact.set_jobs_active(conn, False, exact.HOURLY_JOB, exact.THRESHOLD_JOB)
         try:
             result = seeding.seed_with_progress(conn, console, activities=activities, chapters=shape.chapters,
                                                 mentors=shape.mentors, years=shape.years)
             seed_log = seed_log_entries(conn)
         finally:
-            bench_exact.set_jobs_active(conn, True, bench_exact.HOURLY_JOB, bench_exact.THRESHOLD_JOB)
+            exact.set_jobs_active(conn, True, exact.HOURLY_JOB, exact.THRESHOLD_JOB)
         seeded = {"seconds": round(result.seconds, 2), "rows_per_second": round(result.rows_per_second),
                   "log_entries": seed_log[0], "changed_keys": seed_log[1],
                   "backend_peak_rss_kib": peak_rss_kib(backend), "backend_peak_rss_kib_before": before_kib,
@@ -227,14 +228,14 @@ def bench_size(url: str, activities: int, console: Console, hour_of_writes: int,
             multi_chapter = bench_multi_chapter(conn, scope)
         counted = conn.execute("select count(*) from private.counted_activities").fetchone()[0]
         with console.status("timing the API with changes pending, then the threshold refresh"):
-            pending = bench_exact.pending_reads(conn, scope, activities=activities, years=shape.years,
+            pending = exact.pending_reads(conn, scope, activities=activities, years=shape.years,
                                                 hour_of_writes=hour_of_writes)
         with console.status("timing single-row inserts with and without the statistics triggers"):
-            writes = bench_exact.write_cost(conn, url, write_statements)
+            writes = exact.write_cost(conn, url, write_statements)
         with console.status("timing single-row inserts with and without the write guards"):
-            guarded_writes = bench_exact.write_cost(conn, url, write_statements, bench_exact.WRITE_GUARD_TRIGGERS)
-        with console.status(f"timing a mentor's {bench_exact.BULK_ROWS:,}-row insert, through the API and as the owner"):
-            bulk = bench_exact.bulk_insert_cost(conn)
+            guarded_writes = exact.write_cost(conn, url, write_statements, exact.WRITE_GUARD_TRIGGERS)
+        with console.status(f"timing a mentor's {exact.BULK_ROWS:,}-row insert, through the API and as the owner"):
+            bulk = exact.bulk_insert_cost(conn)
     figures = {"activities": activities, "profile": profile, "shape": dataclasses.asdict(shape),
                "counted_activities": counted, "seed": seeded, "refresh": refreshed,
                "queries": queries, "multi_chapter": multi_chapter, "pending_reads": pending, "writes": writes,
@@ -269,9 +270,9 @@ def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int
         "sizes": results,
     }
     output.write_text(json.dumps(document, indent=2) + "\n")
-    console.print(f"results written to {output}")
-    for plot in bench_plots.write_plots(document, output):
-        console.print(f"plot written to {plot}")
+    console.print(f"results written to {output}", soft_wrap=True)
+    for plot in plots.write_plots(document, output):
+        console.print(f"plot written to {plot}", soft_wrap=True)
     return document
 
 
@@ -310,7 +311,7 @@ def print_size(console: Console, figures: dict[str, Any]) -> None:
                       "them against one, ms at the client (GETs as PostgREST 12 sends them) and at the server; "
                       "view's ratio: the same GETs of the materialized view by its owner (target: ratio at "
                       "most 1.5)")
-    bench_exact.print_figures(console, figures["pending_reads"], figures["writes"], figures["guarded_writes"],
+    exact.print_figures(console, figures["pending_reads"], figures["writes"], figures["guarded_writes"],
                               figures["bulk_insert"])
     console.print(f"slowest API read of this size: {figures['slowest_api_read_ms']:,.1f} ms (a read past the "
                   "role's statement_timeout, 8 s for authenticated, would have stopped the bench)")

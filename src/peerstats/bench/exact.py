@@ -30,8 +30,8 @@ from psycopg import sql
 from rich.console import Console
 
 from peerstats import database, postgrest, verify
+from peerstats.bench.latency import Series, measure
 from peerstats.errors import PeerstatsError
-from peerstats.latency import Series, measure
 from peerstats.output import Column, print_table
 from peerstats.refresh import refresh_stats_views
 
@@ -46,6 +46,7 @@ UNCOUNTED_REQUEST_ROWS = 5_114
 WRITE_STATEMENTS = 400  # per round, split among the writers
 WRITE_ROUNDS = 6  # pairs of rounds, one with the triggers and one without
 WRITERS = (1, 4)
+ACTIVITIES = sql.Identifier("public", "activities")
 STATISTICS_TRIGGERS = ("activities_log_inserted_keys", "activities_log_updated_keys", "activities_log_deleted_keys")
 BULK_ROWS = 5_000
 BULK_ROUNDS = 3  # pairs of rounds, one through the API and one as the owner
@@ -240,10 +241,11 @@ def insert_rate(url: str, writers: list[tuple[str, str, str, str]], statements: 
     return len(writers) * statements / elapsed
 
 
-def set_triggers_enabled(conn: psycopg.Connection, triggers: tuple[str, ...], enabled: bool) -> None:
+def set_triggers_enabled(conn: psycopg.Connection, table: sql.Identifier, triggers: tuple[str, ...],
+                         enabled: bool) -> None:
     action = sql.SQL("enable" if enabled else "disable")
     for trigger in triggers:
-        conn.execute(sql.SQL("alter table public.activities {} trigger {}").format(action, sql.Identifier(trigger)))
+        conn.execute(sql.SQL("alter table {} {} trigger {}").format(table, action, sql.Identifier(trigger)))
 
 
 def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int,
@@ -265,7 +267,7 @@ def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int,
             # which one round disturbed by autovacuum or a checkpoint does not move.
             for pair in range(WRITE_ROUNDS):
                 for enabled in ((True, False) if pair % 2 == 0 else (False, True)):
-                    set_triggers_enabled(conn, triggers, enabled)
+                    set_triggers_enabled(conn, ACTIVITIES, triggers, enabled)
                     timed[enabled].append(insert_rate(url, mentors[:writers], statements))
             ratios = [with_ / without for with_, without in zip(timed[True], timed[False])]
             costs.append({"writers": writers, "statements": statements * writers * WRITE_ROUNDS * 2,
@@ -274,7 +276,7 @@ def write_cost(conn: psycopg.Connection, url: str, statements_per_round: int,
                           "throughput_ratio": round(statistics.median(ratios), 3),
                           "pair_ratios": [round(ratio, 3) for ratio in ratios]})
     finally:
-        set_triggers_enabled(conn, triggers, True)
+        set_triggers_enabled(conn, ACTIVITIES, triggers, True)
         if set(triggers) & set(STATISTICS_TRIGGERS):
             # Rows written with the log's triggers disabled are not in the log: the mentor-day
             # grain, which a refresh updates from the log only, is rebuilt whole.

@@ -34,11 +34,11 @@ import psycopg
 from rich.console import Console
 
 from peerstats import database, migrations, postgrest
-from peerstats.bench import check_writable
-from peerstats.latency import percentile
+from peerstats.bench.freshness import DASHBOARD_QUERIES
+from peerstats.bench.latency import percentile
+from peerstats.bench.sizes import check_writable
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
-from peerstats.freshness import DASHBOARD_QUERIES
 from peerstats.output import Column, json_text, print_table
 from peerstats.periods import months_window
 from peerstats.refresh import refresh_stats_views
@@ -282,7 +282,7 @@ def run(*, activities: int, duration: float, sessions: int, write_rate: float, s
                           duration=duration, sessions=sessions, write_rate=write_rate)
     output.write_text(json_text(document))
     draw(document, threads, monitor).savefig(plot, dpi=100)
-    console.print(f"results written to {output}, latency over time drawn in {plot}")
+    console.print(f"results written to {output}, latency over time drawn in {plot}", soft_wrap=True)
     return document
 
 

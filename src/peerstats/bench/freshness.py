@@ -8,12 +8,11 @@ from that commit to the first read that shows it (0 when the first read after th
 does). Meanwhile refreshes run back to back (so probes commit before, during and after
 refreshes), and a coordinator's 12-month dashboard is read again and again through the API and
 through the plain views, to compare their latency under the same load. Then the broadcasts'
-figures (broadcast_freshness).
+figures (bench.broadcasts).
 """
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -24,8 +23,9 @@ from datetime import datetime, timezone
 import psycopg
 from rich.console import Console
 
-from peerstats import broadcast_freshness, database, migrations, postgrest, verify
-from peerstats.latency import percentile
+from peerstats import database, migrations, postgrest, verify
+from peerstats.bench.broadcasts import BroadcastReport, measure as measure_broadcasts
+from peerstats.bench.latency import summary
 from peerstats.cluster import throwaway_cluster
 from peerstats.errors import PeerstatsError
 from peerstats.output import print_table
@@ -38,7 +38,7 @@ DASHBOARD_PAUSE_SECONDS = 0.1
 CATCH_UP_SECONDS = 10.0
 
 # One minute each: all probes of a chapter fall on one mentor's day, whose counted minutes may
-# not pass the daily bound (at 30 minutes each, 48 probes would fill a day of 1,440).
+# not pass the daily bound (private.daily_bound_minutes(): a day at 30 minutes a probe).
 INSERT_PROBE = ("insert into public.activities (peer_mentor_id, chapter_id, activity_type, recorded_at, "
                 "duration_minutes) values (%s, %s, %s, %s, 1)")
 PROBE_QUERY = "select activity_count from public.activity_time_series where chapter_id = %s and bucket_date = %s"
@@ -75,7 +75,7 @@ class Report:
     dashboard_requests: int
     dashboard_api_ms: dict[str, float]
     dashboard_plain_ms: dict[str, float]
-    broadcasts: broadcast_freshness.BroadcastReport | None = None
+    broadcasts: BroadcastReport | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -87,11 +87,6 @@ class Report:
         if self.broadcasts is not None:
             document["broadcasts"] = self.broadcasts.as_json()
         return document
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values, default=float("nan")),
-            "mean": statistics.fmean(values) if values else float("nan")}
 
 
 @contextmanager
@@ -185,8 +180,8 @@ def run(database_url: str | None, *, activities: int, rate: float, duration: flo
         refresh_stats_views(conn)
         vacuum_after_load(conn)
         report = load(conn, url, setting, activities=activities, rate=rate, duration=duration, progress=progress)
-        report.broadcasts = broadcast_freshness.measure(url, setting.chapters, setting.writer_of, setting.activity_type,
-                                                        rate=rate, duration=duration, progress=progress)
+        report.broadcasts = measure_broadcasts(url, setting.chapters, setting.writer_of, setting.activity_type,
+                                               rate=rate, duration=duration, progress=progress)
         return report
 
 
@@ -282,11 +277,13 @@ def print_report(console: Console, result: Report) -> None:
         console.print(f"note: {note}")
 
 
-def print_broadcasts(console: Console, result: broadcast_freshness.BroadcastReport) -> None:
+def print_broadcasts(console: Console, result: BroadcastReport) -> None:
     spread, burst = result.spread_ms, result.burst_ms
     rows = [
         (f"{result.rate:g} inserts/s over the chapters: delivered", f"{result.spread_delivered} of {result.spread_writes}"),
         ("  commit to message p50 / p95 / max", f"{spread['p50']:.0f} / {spread['p95']:.0f} / {spread['max']:.0f} ms"),
+        (f"  target: p95 under {broadcast_freshness.DELIVERY_P95_TARGET_MS:,} ms",
+         "met" if result.delivery_target_met else "MISSED"),
         (f"a burst of {result.burst_writes} into one chapter: delivered",
          f"{result.burst_delivered} of {result.burst_writes}"),
         ("  commit to message p50 / p95 / max", f"{burst['p50']:.0f} / {burst['p95']:.0f} / {burst['max']:.0f} ms"),
@@ -294,6 +291,8 @@ def print_broadcasts(console: Console, result: broadcast_freshness.BroadcastRepo
         ("single-row inserts/s with / without broadcasts",
          f"{result.inserts_per_s_with_broadcasts:.0f} / {result.inserts_per_s_without_broadcasts:.0f}"),
         ("  with / without", f"{result.throughput_ratio:.2f}"),
+        (f"  target: with / without at least {broadcast_freshness.THROUGHPUT_RATIO_TARGET:g}",
+         "met" if result.throughput_target_met else "MISSED"),
     ]
     print_table(console, ["broadcasts (model of Realtime)", "measured"], rows, title=(
         "from a commit to the stats_changed message at a subscriber (the official Python client)"))

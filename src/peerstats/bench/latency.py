@@ -1,12 +1,13 @@
 """Latency series: one query run repeatedly and summarised by nearest-rank percentiles.
 
-Shared by `peerstats bench`, its exact-API part and `peerstats bench freshness`, so none of
-them imports another for it.
+Shared by `peerstats bench`, its exact-API part, `peerstats bench freshness` (with its
+broadcasts) and `peerstats bench load`, so none of them imports another for it.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,13 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = math.ceil(round(fraction * len(ordered), 9))
     return ordered[max(0, min(len(ordered) - 1, rank - 1))]
+
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """p50, p95, max and mean of a list of timings, as the freshness bench reports them."""
+    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95), "max": max(values, default=float("nan")),
+            "mean": statistics.fmean(values) if values else float("nan")}
 
 
 @dataclass(frozen=True)
