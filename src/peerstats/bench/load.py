@@ -282,7 +282,7 @@ def run(*, activities: int, duration: float, sessions: int, write_rate: float, s
                           duration=duration, sessions=sessions, write_rate=write_rate)
     output.write_text(json_text(document))
     draw(document, threads, monitor).savefig(plot, dpi=100)
-    console.print(f"results written to {output}, latency over time drawn in {plot}", soft_wrap=True)
+    console.print(f"results written to {output}, latency over time drawn in {plot}")
     return document
 
 

@@ -270,9 +270,9 @@ def run(sizes: list[int], *, output: Path, console: Console, hour_of_writes: int
         "sizes": results,
     }
     output.write_text(json.dumps(document, indent=2) + "\n")
-    console.print(f"results written to {output}", soft_wrap=True)
+    console.print(f"results written to {output}")
     for plot in plots.write_plots(document, output):
-        console.print(f"plot written to {plot}", soft_wrap=True)
+        console.print(f"plot written to {plot}")
     return document
 
 
